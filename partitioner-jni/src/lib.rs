@@ -1,0 +1,36 @@
+//! The SaS router core: everything that decides where a record goes, with no JNI, Flink or network in it.
+//!
+//! # Layout
+//!
+//! * [`hashing`]: murmur3 and the prototype's two key hashes, Flink's murmur mix, choice hashes.
+//! * [`key_groups`]: Flink's key-group arithmetic and the per-worker inverse key table used by `keyBy`.
+//! * [`partitioner`]: the [`Partitioner`](partitioner::Partitioner) trait, one file per strategy, and
+//!   [`build`](partitioner::build) by name from a [`RouterConfig`](partitioner::RouterConfig).
+//! * [`hot_keys`]: hot-key ranks, static (key = popularity rank) or online ([`space_saving`] heavy
+//!   hitters with hysteresis and expiry); [`interval_hot`]: DAGreedy's and Dalton's per-interval detection.
+//! * [`mask`], [`routing_table`], [`deficit`]: which workers a hot key may use, action → table decoding,
+//!   and the per-record rule that realises a table's shares.
+//! * [`window`]: event-time sliding windows of loads and key holdings.
+//! * [`workload`]: seeded stream generators; [`metrics`]: λ and NMAD.
+//!
+//! The JNI layer and the agent client are added beside this core; nothing here knows about them.
+
+#![deny(missing_docs)]
+
+pub mod deficit;
+pub mod error;
+pub mod fast_map;
+pub mod hashing;
+pub mod hot_keys;
+pub mod interval_hot;
+pub mod key_groups;
+pub mod mask;
+pub mod metrics;
+pub mod partitioner;
+pub mod routing_table;
+pub mod space_saving;
+pub mod window;
+pub mod workload;
+
+pub use error::{ConfigError, DecodeError};
+pub use partitioner::{NAMES, Partitioner, RouterConfig, build};

@@ -1,0 +1,111 @@
+//! Partitioner that gives each hot key a number of workers growing with its frequency (FlexD, Liu, Wang,
+//! Zhou, Mao, CCF THPC 2024).
+
+use super::{Partitioner, RouterConfig};
+use crate::error::ConfigError;
+use crate::fast_map::KeyMap;
+use crate::window::{WindowSpec, WindowedLoads};
+
+/// Partitioner implementing FlexD. A key is hot while its share of the records of the current refresh
+/// period is at least `hot_threshold`; cold keys go to `key mod P`. A hot key's first record goes to the
+/// lightest worker; afterwards, if its share rose above its reference share it gains the lightest worker it
+/// does not use yet (and the reference grows by `delta`), otherwise it goes to the lightest worker it
+/// already uses. Everything resets every `refresh_ms`. Load is the worker's share of the last two refresh
+/// periods' records. Key counts keep growing through the period (the prototype froze a key's count once it
+/// crossed an internal threshold, so very hot keys read as cold late in each minute).
+#[derive(Debug, Clone)]
+pub struct FlexD {
+    n: u32,
+    hot_threshold: f64,
+    delta: f64,
+    refresh_ms: u64,
+    next_refresh: Option<u64>,
+    counts: KeyMap<u64, u64>,
+    total: u64,
+    /// Hot key → (reference share, workers it may use).
+    mapped: KeyMap<u64, (f64, Vec<u32>)>,
+    loads: WindowedLoads,
+}
+
+impl FlexD {
+    /// A FlexD partitioner with the paper's constants from `config.flexd`.
+    pub fn new(config: &RouterConfig) -> Result<Self, ConfigError> {
+        let f = &config.flexd;
+        let spec = WindowSpec {
+            size_ms: 2 * f.refresh_ms,
+            slide_ms: f.refresh_ms,
+        };
+        Ok(Self {
+            n: config.workers,
+            hot_threshold: f.hot_threshold,
+            delta: f.delta,
+            refresh_ms: f.refresh_ms,
+            next_refresh: None,
+            counts: KeyMap::default(),
+            total: 0,
+            mapped: KeyMap::default(),
+            loads: WindowedLoads::new(config.workers as usize, spec),
+        })
+    }
+}
+
+/// The least loaded of `candidates` (the first one on ties).
+fn lightest(loads: &[u64], candidates: impl Iterator<Item = u32>) -> Option<u32> {
+    candidates.fold(None, |best: Option<u32>, w| match best {
+        Some(b) if loads[b as usize] <= loads[w as usize] => Some(b),
+        _ => Some(w),
+    })
+}
+
+impl Partitioner for FlexD {
+    fn name(&self) -> &'static str {
+        "flexd"
+    }
+
+    fn workers(&self) -> u32 {
+        self.n
+    }
+
+    fn route(&mut self, key: u64, ts_ms: u64) -> u32 {
+        let next_refresh = *self.next_refresh.get_or_insert(ts_ms + self.refresh_ms);
+        if ts_ms >= next_refresh {
+            self.counts.clear();
+            self.mapped.clear();
+            self.total = 0;
+            self.next_refresh = Some(ts_ms + self.refresh_ms);
+        }
+        self.loads.advance(ts_ms);
+        // The share is taken before this record is counted; with nothing counted yet a key is hot.
+        let count = self.counts.get(&key).copied().unwrap_or(0);
+        let freq = if self.total == 0 {
+            1.0
+        } else {
+            count as f64 / self.total as f64
+        };
+        let w = if freq < self.hot_threshold {
+            (key % u64::from(self.n)) as u32
+        } else {
+            let loads = self.loads.loads();
+            match self.mapped.get_mut(&key) {
+                None => {
+                    // Cannot be None: 0..n is non-empty.
+                    let w = lightest(loads, 0..self.n).expect("at least one worker");
+                    self.mapped.insert(key, (freq, vec![w]));
+                    w
+                }
+                Some((reference, ws)) if freq > *reference && ws.len() < self.n as usize => {
+                    let unused = (0..self.n).filter(|w| !ws.contains(w));
+                    let w = lightest(loads, unused).expect("a worker not yet mapped exists");
+                    *reference *= self.delta;
+                    ws.push(w);
+                    w
+                }
+                Some((_, ws)) => lightest(loads, ws.iter().copied()).expect("a mapped key has a worker"),
+            }
+        };
+        *self.counts.entry(key).or_insert(0) += 1;
+        self.total += 1;
+        self.loads.add(w as usize);
+        w
+    }
+}

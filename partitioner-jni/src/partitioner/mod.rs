@@ -1,0 +1,473 @@
+//! The [`Partitioner`] trait and one file per strategy.
+//!
+//! Every strategy is built by name from one [`RouterConfig`] with [`build`]; the names are [`NAMES`].
+
+use crate::error::ConfigError;
+use crate::hot_keys::{HotKeys, OnlineHotKeyConfig, OnlineHotKeys};
+use crate::mask::Mask;
+use crate::window::WindowSpec;
+use serde::{Deserialize, Serialize};
+
+mod cam;
+mod cm;
+mod d_choices;
+mod dagreedy;
+mod dalton_bandit;
+mod dalton_metrics;
+mod dalton_offline;
+mod dalton_original;
+mod drifting_key;
+mod flexd;
+mod hash;
+mod pkg;
+mod saspartitioner;
+mod shuffle;
+mod w_choices;
+
+pub use cam::Cam;
+pub use cm::Cm;
+pub use d_choices::DChoices;
+pub use dagreedy::DaGreedy;
+pub use dalton_metrics::DaltonMetrics;
+pub use dalton_offline::DaltonOffline;
+pub use dalton_original::DaltonOriginal;
+pub use drifting_key::DriftingKey;
+pub use flexd::FlexD;
+pub use hash::Hash;
+pub use pkg::Pkg;
+pub use saspartitioner::SasPartitioner;
+pub use shuffle::Shuffle;
+pub use w_choices::WChoices;
+
+/// A routing strategy: decides, record by record, which worker receives a key.
+///
+/// Contract, tested once for every strategy (`tests/contract.rs`):
+/// * each record goes to exactly one worker `< workers()`;
+/// * the same configuration (seed included) and the same input give the same output;
+/// * `route` neither allocates on the steady-state path nor fails.
+///
+/// # Examples
+/// ```
+/// use sas_router::partitioner::{build, RouterConfig};
+/// let config = RouterConfig { workers: 8, ..RouterConfig::default() };
+/// let mut pkg = build("pkg", &config).unwrap();
+/// let w = pkg.route(42, 0);
+/// assert!(w < 8);
+/// ```
+pub trait Partitioner: Send + std::fmt::Debug {
+    /// The strategy's name, as accepted by [`build`].
+    fn name(&self) -> &'static str;
+
+    /// Number of workers routed to.
+    fn workers(&self) -> u32;
+
+    /// Picks the worker for one record of `key` with event time `ts_ms` (ms, non-decreasing in practice;
+    /// a late record is counted in the current slide).
+    fn route(&mut self, key: u64, ts_ms: u64) -> u32;
+
+    /// Ends a reporting interval with each worker's load over it (busy ratio, or record count when no
+    /// busy time is measured). Strategies that learn from load or rotate per-interval statistics use it.
+    fn end_interval(&mut self, _loads: &[f64]) {}
+
+    /// Applies a policy action (mask order). Only `saspartitioner` accepts one.
+    fn apply_action(&mut self, _action: &[f64]) -> Result<(), crate::error::DecodeError> {
+        Err(crate::error::DecodeError::WrongDimension {
+            expected: 0,
+            got: _action.len(),
+        })
+    }
+
+    /// Whether records of one key may reach more than one worker (and so need a merge downstream).
+    fn splits_keys(&self) -> bool {
+        true
+    }
+}
+
+/// Every strategy name, in the order result tables list them.
+pub const NAMES: &[&str] = &[
+    "hash",
+    "shuffle",
+    "pkg",
+    "d-choices",
+    "w-choices",
+    "cm",
+    "cam",
+    "dagreedy",
+    "flexd",
+    "dalton-original",
+    "dalton-metrics",
+    "dalton-offline",
+    "drifting-key",
+    "saspartitioner",
+];
+
+/// Builds the strategy called `name`.
+///
+/// # Errors
+/// [`ConfigError::UnknownPartitioner`] for a name not in [`NAMES`]; [`ConfigError::Invalid`] naming the
+/// setting when the configuration is out of range.
+pub fn build(name: &str, config: &RouterConfig) -> Result<Box<dyn Partitioner>, ConfigError> {
+    config.validate()?;
+    Ok(match name {
+        "hash" => Box::new(Hash::new(config)),
+        "shuffle" => Box::new(Shuffle::new(config)),
+        "pkg" => Box::new(Pkg::new(config)),
+        "d-choices" => Box::new(DChoices::new(config)?),
+        "w-choices" => Box::new(WChoices::new(config)?),
+        "cm" => Box::new(Cm::new(config)),
+        "cam" => Box::new(Cam::new(config)),
+        "dagreedy" => Box::new(DaGreedy::new(config)),
+        "flexd" => Box::new(FlexD::new(config)?),
+        "dalton-original" => Box::new(DaltonOriginal::new(config)?),
+        "dalton-metrics" => Box::new(DaltonMetrics::new(config)?),
+        "dalton-offline" => Box::new(DaltonOffline::new(config)?),
+        "drifting-key" => Box::new(DriftingKey::new(config)?),
+        "saspartitioner" => Box::new(SasPartitioner::new(config)?),
+        _ => {
+            return Err(ConfigError::UnknownPartitioner {
+                name: name.to_string(),
+            });
+        }
+    })
+}
+
+/// Everything a router needs, one struct for every strategy. Each field is documented with its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterConfig {
+    /// Number of downstream workers P. Default 8.
+    pub workers: u32,
+    /// Seed of every random choice a strategy makes. Default 0.
+    pub seed: u64,
+    /// Size of the aggregation window (ms of event time), the window of windowed strategies. Default 1000.
+    pub window_ms: u64,
+    /// Slide of that window (ms); also the hot-key interval of DAGreedy and Dalton. Default 250.
+    pub slide_ms: u64,
+    /// Size of the key space (static ranks are `0..num_keys`; the drifting key is `num_keys`). Default 100 000.
+    pub num_keys: u64,
+    /// Hot keys of `saspartitioner` and `dalton-offline`.
+    pub hot_keys: HotKeyConfig,
+    /// D-Choices and W-Choices.
+    pub choices: ChoicesConfig,
+    /// Dalton (original and metrics) and the offline behaviour bandit.
+    pub dalton: DaltonConfig,
+    /// FlexD.
+    pub flexd: FlexDConfig,
+    /// `saspartitioner`'s per-record rule.
+    pub saspartitioner: SasConfig,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            workers: 8,
+            seed: 0,
+            window_ms: 1000,
+            slide_ms: 250,
+            num_keys: 100_000,
+            hot_keys: HotKeyConfig::default(),
+            choices: ChoicesConfig::default(),
+            dalton: DaltonConfig::default(),
+            flexd: FlexDConfig::default(),
+            saspartitioner: SasConfig::default(),
+        }
+    }
+}
+
+/// How hot keys are found, how many there are and how the mask is drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HotKeyConfig {
+    /// `static` (key = popularity rank) or `online` (heavy-hitter detection). Default `static`.
+    pub mode: HotKeyMode,
+    /// Number of hot keys K (rows of the routing table). Default 10.
+    pub count: usize,
+    /// True hot keys (masked and steered by the policy); 0 = the mask heuristic decides. Default 0.
+    pub true_hot_keys: usize,
+    /// Leading true hot keys allowed on every worker. Default 0.
+    pub spread_keys: usize,
+    /// Zipf exponent the mask's popularity vector assumes. Default 1.5.
+    pub alpha: f64,
+    /// Online detection settings (used when `mode` is `online`).
+    pub online: OnlineHotKeyConfig,
+}
+
+impl Default for HotKeyConfig {
+    fn default() -> Self {
+        Self {
+            mode: HotKeyMode::Static,
+            count: 10,
+            true_hot_keys: 0,
+            spread_keys: 0,
+            alpha: 1.5,
+            online: OnlineHotKeyConfig::default(),
+        }
+    }
+}
+
+/// Hot-key detection mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HotKeyMode {
+    /// Key `k < count` is hot with rank `k`.
+    Static,
+    /// SpaceSaving heavy hitters with hysteresis and expiry.
+    Online,
+}
+
+impl HotKeyConfig {
+    pub(crate) fn mask(&self, workers: u32) -> Result<Mask, ConfigError> {
+        Mask::zipf(
+            workers as usize,
+            self.alpha,
+            self.count,
+            self.true_hot_keys,
+            self.spread_keys,
+        )
+    }
+
+    pub(crate) fn detector(&self, workers: u32) -> Result<HotKeys, ConfigError> {
+        Ok(match self.mode {
+            HotKeyMode::Static => HotKeys::Static {
+                count: self.count as u64,
+            },
+            HotKeyMode::Online => {
+                HotKeys::Online(OnlineHotKeys::new(self.count, workers as usize, &self.online)?)
+            }
+        })
+    }
+}
+
+/// Head detection of D-Choices and W-Choices (Nasir et al., ICDE 2016).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChoicesConfig {
+    /// Head threshold θ on a key's share; `None` = 1/(5P). Default `None`.
+    pub theta: Option<f64>,
+    /// Counters of the SpaceSaving summary. Default 100 (the paper's simulator).
+    pub capacity: usize,
+    /// Slack ε of D-Choices' choice of d. Default 0.001.
+    pub epsilon: f64,
+    /// Records between two recomputations of d. Default 4096.
+    pub recompute_every: u64,
+}
+
+impl Default for ChoicesConfig {
+    fn default() -> Self {
+        Self {
+            theta: None,
+            capacity: 100,
+            epsilon: 0.001,
+            recompute_every: 4096,
+        }
+    }
+}
+
+/// Dalton's contextual bandit (Zapridou et al., VLDB 2023) and the offline behaviour bandit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaltonConfig {
+    /// Exploration probability ε. Default 0.1.
+    pub epsilon: f64,
+    /// Step size a of the Q update `Q ← (1−a)·Q + a·r`. Default 0.1.
+    pub learning_rate: f64,
+    /// Initial Q value of a new hot key's arms. Default −2.
+    pub initial_q: f64,
+    /// Initial maximum number of workers a key may be split over while exploring. Default 2.
+    pub max_split: usize,
+    /// Cap of `max_split`. Default 6.
+    pub max_split_cap: usize,
+    /// Softmax temperature of the offline behaviour bandit (0 = greedy). Default 0.
+    pub temperature: f64,
+}
+
+impl Default for DaltonConfig {
+    fn default() -> Self {
+        Self {
+            epsilon: 0.1,
+            learning_rate: 0.1,
+            initial_q: -2.0,
+            max_split: 2,
+            max_split_cap: 6,
+            temperature: 0.0,
+        }
+    }
+}
+
+/// FlexD (Liu et al., CCF THPC 2024).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlexDConfig {
+    /// Share of records above which a key is hot. Default 0.01.
+    pub hot_threshold: f64,
+    /// Period after which all tables reset (ms of event time). Default 60 000.
+    pub refresh_ms: u64,
+    /// Growth factor of a key's reference frequency when it gains a worker. Default 1.1.
+    pub delta: f64,
+}
+
+impl Default for FlexDConfig {
+    fn default() -> Self {
+        Self {
+            hot_threshold: 0.01,
+            refresh_ms: 60_000,
+            delta: 1.1,
+        }
+    }
+}
+
+/// The per-record rule `saspartitioner` applies to hot keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SasConfig {
+    /// `schedule` (unrolled smooth weighted round-robin, O(1)) or `deficit` (the prototype's rule over
+    /// sliding statistics, O(width)). Default `schedule`.
+    pub hot_routing: HotRouting,
+    /// Intervals the `deficit` rule's statistics window spans. Default 4.
+    pub stats_intervals: usize,
+}
+
+impl Default for SasConfig {
+    fn default() -> Self {
+        Self {
+            hot_routing: HotRouting::Schedule,
+            stats_intervals: 4,
+        }
+    }
+}
+
+/// See [`SasConfig::hot_routing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HotRouting {
+    /// Unrolled smooth weighted round-robin.
+    Schedule,
+    /// Deficit rule over sliding per-key statistics.
+    Deficit,
+}
+
+impl RouterConfig {
+    /// The aggregation window.
+    pub fn window(&self) -> WindowSpec {
+        WindowSpec {
+            size_ms: self.window_ms,
+            slide_ms: self.slide_ms,
+        }
+    }
+
+    /// Checks every range; the error names the first bad setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let unit = |key, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(ConfigError::invalid(key, v, "must be in [0, 1]"))
+            }
+        };
+        if self.workers == 0 || self.workers > 32_768 {
+            return Err(ConfigError::invalid(
+                "workers",
+                self.workers,
+                "must be in 1..=32768",
+            ));
+        }
+        if self.slide_ms == 0 {
+            return Err(ConfigError::invalid("slide_ms", self.slide_ms, "must be > 0"));
+        }
+        if self.window_ms < self.slide_ms {
+            return Err(ConfigError::invalid(
+                "window_ms",
+                self.window_ms,
+                "must be >= slide_ms",
+            ));
+        }
+        if self.num_keys == 0 {
+            return Err(ConfigError::invalid("num_keys", self.num_keys, "must be > 0"));
+        }
+        if self.hot_keys.count == 0 {
+            return Err(ConfigError::invalid("hot_keys.count", 0, "must be > 0"));
+        }
+        if let Some(theta) = self.choices.theta.filter(|t| !(*t > 0.0 && *t < 1.0)) {
+            return Err(ConfigError::invalid("choices.theta", theta, "must be in (0, 1)"));
+        }
+        if self.choices.capacity == 0 {
+            return Err(ConfigError::invalid("choices.capacity", 0, "must be > 0"));
+        }
+        if self.choices.recompute_every == 0 {
+            return Err(ConfigError::invalid("choices.recompute_every", 0, "must be > 0"));
+        }
+        unit("choices.epsilon", self.choices.epsilon)?;
+        unit("dalton.epsilon", self.dalton.epsilon)?;
+        unit("dalton.learning_rate", self.dalton.learning_rate)?;
+        if !self.dalton.initial_q.is_finite() {
+            return Err(ConfigError::invalid(
+                "dalton.initial_q",
+                self.dalton.initial_q,
+                "must be finite",
+            ));
+        }
+        if self.dalton.max_split == 0 || self.dalton.max_split > self.dalton.max_split_cap {
+            return Err(ConfigError::invalid(
+                "dalton.max_split",
+                self.dalton.max_split,
+                "must be in 1..=max_split_cap",
+            ));
+        }
+        if !(self.dalton.temperature >= 0.0 && self.dalton.temperature.is_finite()) {
+            return Err(ConfigError::invalid(
+                "dalton.temperature",
+                self.dalton.temperature,
+                "must be >= 0",
+            ));
+        }
+        unit("flexd.hot_threshold", self.flexd.hot_threshold)?;
+        if self.flexd.refresh_ms == 0 {
+            return Err(ConfigError::invalid("flexd.refresh_ms", 0, "must be > 0"));
+        }
+        if !(self.flexd.delta >= 1.0 && self.flexd.delta.is_finite()) {
+            return Err(ConfigError::invalid(
+                "flexd.delta",
+                self.flexd.delta,
+                "must be >= 1",
+            ));
+        }
+        if self.saspartitioner.stats_intervals == 0 {
+            return Err(ConfigError::invalid(
+                "saspartitioner.stats_intervals",
+                0,
+                "must be > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The two candidate workers PKG, cAM and CM choose between: two independent seeded hashes of the key.
+#[inline(always)]
+pub(crate) fn two_choices(key: u64, n: u32) -> (u32, u32) {
+    use crate::hashing::{reduce, seeded_hash64};
+    (
+        reduce(seeded_hash64(key, 13), n),
+        reduce(seeded_hash64(key, 17), n),
+    )
+}
+
+/// Index of the smallest element, first one on ties.
+#[inline]
+pub(crate) fn argmin<T: PartialOrd + Copy>(values: impl IntoIterator<Item = T>) -> usize {
+    let mut best = 0;
+    let mut best_value: Option<T> = None;
+    for (i, v) in values.into_iter().enumerate() {
+        if best_value.is_none_or(|b| v < b) {
+            best = i;
+            best_value = Some(v);
+        }
+    }
+    best
+}
+
+/// A seeded RNG for strategy `salt` (so two strategies with one seed do not share a stream).
+pub(crate) fn rng(seed: u64, salt: u64) -> rand_xoshiro::Xoshiro256PlusPlus {
+    use rand::SeedableRng;
+    rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(crate::hashing::seeded_hash64(seed, salt))
+}

@@ -1,0 +1,79 @@
+//! Partitioner that sends head keys to the least loaded of all workers and tail keys by PKG (W-Choices,
+//! Nasir et al., "When Two Choices Are not Enough", ICDE 2016).
+
+use super::{Partitioner, RouterConfig, argmin, pkg::Pkg};
+use crate::error::ConfigError;
+use crate::space_saving::SpaceSaving;
+
+/// Head detection shared by D-Choices and W-Choices: a key is in the head when its SpaceSaving count
+/// exceeds θ of the records this router has seen.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) summary: SpaceSaving,
+    pub(crate) theta: f64,
+}
+
+impl Head {
+    pub(crate) fn new(config: &RouterConfig) -> Result<Self, ConfigError> {
+        let theta = config
+            .choices
+            .theta
+            .unwrap_or(1.0 / (5.0 * f64::from(config.workers)));
+        Ok(Self {
+            summary: SpaceSaving::new(config.choices.capacity),
+            theta,
+        })
+    }
+
+    /// Counts `key` and says whether it is in the head.
+    #[inline]
+    pub(crate) fn observe(&mut self, key: u64) -> bool {
+        self.summary.observe(key);
+        let m = self.summary.total() as f64;
+        self.summary
+            .get(key)
+            .is_some_and(|e| e.count as f64 > self.theta * m)
+    }
+}
+
+/// Partitioner implementing W-Choices: head keys may use any worker (the least loaded by this router's
+/// local counts), tail keys use PKG's two choices. Near-perfect balance, highest fragmentation of the
+/// head.
+#[derive(Debug, Clone)]
+pub struct WChoices {
+    n: u32,
+    head: Head,
+    sent: Vec<u64>,
+}
+
+impl WChoices {
+    /// A W-Choices partitioner; θ defaults to 1/(5P).
+    pub fn new(config: &RouterConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            n: config.workers,
+            head: Head::new(config)?,
+            sent: vec![0; config.workers as usize],
+        })
+    }
+}
+
+impl Partitioner for WChoices {
+    fn name(&self) -> &'static str {
+        "w-choices"
+    }
+
+    fn workers(&self) -> u32 {
+        self.n
+    }
+
+    #[inline]
+    fn route(&mut self, key: u64, _ts_ms: u64) -> u32 {
+        if self.head.observe(key) {
+            let w = argmin(self.sent.iter().copied());
+            self.sent[w] += 1;
+            w as u32
+        } else {
+            Pkg::choose(&mut self.sent, key, self.n)
+        }
+    }
+}
