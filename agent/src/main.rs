@@ -1,1 +1,284 @@
-fn main() {}
+//! `sas-agent`: the command line of the SaS agent.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sas_agent::eval::{self, EvalConfig, RouterReport};
+use sas_agent::table;
+use sas_router::mask::Mask;
+use sas_router::partitioner::{HotKeyMode, RouterConfig};
+use sas_router::workload::WorkloadConfig;
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The SaS agent: evaluate routers offline and inspect masks.
+#[derive(Debug, Parser)]
+#[command(name = "sas-agent", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a generated stream through partitioners and compare balance, fragmentation and speed.
+    EvalRouters(EvalArgs),
+    /// Print the mask (worker range per true hot key) and the action dimension for a Zipf workload.
+    Mask(MaskArgs),
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Workload generator.
+    #[arg(long, value_enum, default_value_t = Workload::Zipf)]
+    workload: Workload,
+    /// Zipf exponent α.
+    #[arg(long, default_value_t = 1.5)]
+    alpha: f64,
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Number of records to replay.
+    #[arg(long, default_value_t = 2_000_000)]
+    records: u64,
+    /// Number of workers P.
+    #[arg(long, default_value_t = 32)]
+    workers: u32,
+    /// Seed of the stream and of every partitioner.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Comma-separated partitioner names (default: all).
+    #[arg(long, value_delimiter = ',')]
+    partitioners: Option<Vec<String>>,
+    /// Records per second of event time.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Metric and aggregation window (ms of event time).
+    #[arg(long, default_value_t = 1000)]
+    window_ms: u64,
+    /// Slide of the aggregation window (ms); also the hot interval of DAGreedy and Dalton.
+    #[arg(long, default_value_t = 250)]
+    slide_ms: u64,
+    /// Number of hot keys (rows of SaS routing tables; keys whose fragmentation is averaged).
+    #[arg(long, default_value_t = 10)]
+    hot_keys: usize,
+    /// Hot-key detection of saspartitioner: static ranks or online heavy hitters.
+    #[arg(long, value_enum, default_value_t = HotKeys::Static)]
+    hot_key_mode: HotKeys,
+    /// Permute key ids so they say nothing about popularity (use with --hot-key-mode online).
+    #[arg(long)]
+    shuffle_keys: bool,
+    /// Text file of the `text` workload.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Workload {
+    Zipf,
+    ZipfSequence,
+    ZipfDriftingKey,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum HotKeys {
+    Static,
+    Online,
+}
+
+#[derive(Debug, Args)]
+struct MaskArgs {
+    /// Number of workers P.
+    #[arg(long)]
+    workers: usize,
+    /// Zipf exponent α of the popularity the mask assumes.
+    #[arg(long)]
+    alpha: f64,
+    /// Number of hot-key candidates.
+    #[arg(long)]
+    hot_keys: usize,
+    /// Number of true hot keys (default: decided by the heuristic).
+    #[arg(long, default_value_t = 0)]
+    true_hot_keys: usize,
+    /// Leading true hot keys allowed on every worker.
+    #[arg(long, default_value_t = 0)]
+    spread_keys: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::EvalRouters(args) => eval_routers(args),
+        Command::Mask(args) => mask(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sas-agent: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
+    let kind = match args.workload {
+        Workload::Zipf => "zipf",
+        Workload::ZipfSequence => "zipf-sequence",
+        Workload::ZipfDriftingKey => "zipf-drifting-key",
+        Workload::Text => "text",
+    };
+    let workload = WorkloadConfig {
+        kind: kind.into(),
+        alpha: args.alpha,
+        keys: args.keys,
+        shuffle_keys: args.shuffle_keys,
+        rate: args.rate,
+        seed: args.seed,
+        // zipf-sequence: alternate between the given α and a milder one, so the hot set shifts.
+        phases: vec![
+            sas_router::workload::ZipfPhase {
+                alpha: args.alpha,
+                keys: args.keys,
+            },
+            sas_router::workload::ZipfPhase {
+                alpha: (args.alpha / 1.5).max(0.5),
+                keys: args.keys,
+            },
+        ],
+        text_path: args.text.clone(),
+        ..WorkloadConfig::default()
+    };
+    let mut router = RouterConfig {
+        workers: args.workers,
+        seed: args.seed,
+        window_ms: args.window_ms,
+        slide_ms: args.slide_ms,
+        num_keys: args.keys,
+        ..RouterConfig::default()
+    };
+    router.hot_keys.count = args.hot_keys;
+    router.hot_keys.alpha = args.alpha;
+    router.hot_keys.mode = match args.hot_key_mode {
+        HotKeys::Static => HotKeyMode::Static,
+        HotKeys::Online => HotKeyMode::Online,
+    };
+    let config = EvalConfig {
+        workload,
+        records: args.records,
+        router,
+        partitioners: args.partitioners.unwrap_or_else(eval::all_partitioners),
+        window_ms: args.window_ms,
+        hot_keys: args.hot_keys,
+        progress: !args.json && std::io::stderr().is_terminal(),
+    };
+    let reports = eval::run(&config).context("eval-routers")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", report_table(&reports));
+    }
+    Ok(())
+}
+
+fn report_table(reports: &[RouterReport]) -> String {
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                r.partitioner.clone(),
+                format!("{:.4}", r.imbalance),
+                format!("{:.4}", r.nmad),
+                format!("{:.2}", r.hot_fragmentation_mean),
+                r.max_fragmentation.to_string(),
+                format!("{:.1}", r.ns_per_record),
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "partitioner",
+            "imbalance",
+            "nmad",
+            "hot_frag_mean",
+            "max_frag",
+            "ns/record",
+        ],
+        &rows,
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct MaskReport {
+    workers: usize,
+    alpha: f64,
+    hot_keys: usize,
+    true_hot_keys: usize,
+    action_dim: usize,
+    ranges: Vec<MaskRange>,
+}
+
+#[derive(Debug, Serialize)]
+struct MaskRange {
+    key: usize,
+    start: usize,
+    end: usize,
+    width: usize,
+}
+
+fn mask(args: MaskArgs) -> anyhow::Result<()> {
+    let mask = Mask::zipf(
+        args.workers,
+        args.alpha,
+        args.hot_keys,
+        args.true_hot_keys,
+        args.spread_keys,
+    )?;
+    let report = MaskReport {
+        workers: args.workers,
+        alpha: args.alpha,
+        hot_keys: args.hot_keys,
+        true_hot_keys: mask.true_hot_keys(),
+        action_dim: mask.action_dim(),
+        ranges: mask
+            .ranges()
+            .iter()
+            .enumerate()
+            .map(|(key, r)| MaskRange {
+                key,
+                start: r.start,
+                end: r.end,
+                width: r.len(),
+            })
+            .collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .ranges
+            .iter()
+            .map(|r| {
+                vec![
+                    r.key.to_string(),
+                    r.start.to_string(),
+                    r.end.to_string(),
+                    r.width.to_string(),
+                ]
+            })
+            .collect();
+        print!("{}", table::render(&["key", "start", "end", "width"], &rows));
+        println!(
+            "true hot keys: {}, action dimension A = {}",
+            report.true_hot_keys, report.action_dim
+        );
+    }
+    Ok(())
+}

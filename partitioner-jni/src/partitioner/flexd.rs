@@ -7,12 +7,15 @@ use crate::fast_map::KeyMap;
 use crate::window::{WindowSpec, WindowedLoads};
 
 /// Partitioner implementing FlexD. A key is hot while its share of the records of the current refresh
-/// period is at least `hot_threshold`; cold keys go to `key mod P`. A hot key's first record goes to the
-/// lightest worker; afterwards, if its share rose above its reference share it gains the lightest worker it
-/// does not use yet (and the reference grows by `delta`), otherwise it goes to the lightest worker it
-/// already uses. Everything resets every `refresh_ms`. Load is the worker's share of the last two refresh
-/// periods' records. Key counts keep growing through the period (the prototype froze a key's count once it
-/// crossed an internal threshold, so very hot keys read as cold late in each minute).
+/// period is at least `hot_threshold`; cold keys go to `key mod P`. Shares are only trusted once the period
+/// holds `1/hot_threshold` records; before that every key is routed as cold. A hot key starts on the
+/// lightest worker with a reference share of `hot_threshold`; each time its share rises above the
+/// reference it gains the lightest worker it does not use yet and the reference grows by `delta`, so the
+/// number of workers grows with the logarithm of the share. Otherwise a record goes to the lightest worker
+/// the key already uses. Everything resets every `refresh_ms`. Load is the worker's record count over the
+/// last two refresh periods. Key counts keep growing through the period (the prototype froze a key's count
+/// once it crossed an internal threshold, so very hot keys read as cold late in each minute, and it took
+/// the key's first observed share as its reference, which kept a steady hot key on one worker).
 #[derive(Debug, Clone)]
 pub struct FlexD {
     n: u32,
@@ -90,7 +93,7 @@ impl Partitioner for FlexD {
                 None => {
                     // Cannot be None: 0..n is non-empty.
                     let w = lightest(loads, 0..self.n).expect("at least one worker");
-                    self.mapped.insert(key, (freq, vec![w]));
+                    self.mapped.insert(key, (self.hot_threshold, vec![w]));
                     w
                 }
                 Some((reference, ws)) if freq > *reference && ws.len() < self.n as usize => {

@@ -1,0 +1,279 @@
+//! The offline evaluator: replays one generated stream through partitioners and measures them.
+//!
+//! The stream is generated once, then each partitioner routes it window by window (windows of
+//! `window_ms` event time). Only the routing loop is timed. At the end of each window the evaluator
+//! computes, from the routed records:
+//! * `imbalance` λ = (max − mean)/mean of per-worker record counts, and `nmad` = Σ|L_i − mean|/(n·mean);
+//! * the fragmentation of each key: the number of distinct workers that received it in the window.
+//!
+//! It then hands the window's per-worker counts to the partitioner as its interval load
+//! ([`Partitioner::end_interval`]), the signal `dalton-metrics` learns from when no busy time exists.
+//! Reported figures are means over windows; `max_fragmentation` is the maximum over every key and window;
+//! `hot_fragmentation_mean` averages over the `hot_keys` most frequent keys of the whole stream.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sas_router::fast_map::{KeyMap, KeySet};
+use sas_router::metrics::{imbalance, nmad};
+use sas_router::partitioner::{Partitioner, RouterConfig, build};
+use sas_router::workload::{self, Record, WorkloadConfig};
+use sas_router::{ConfigError, NAMES};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// What to replay and how to measure it.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// The generated stream.
+    pub workload: WorkloadConfig,
+    /// Number of records to replay.
+    pub records: u64,
+    /// Router settings shared by every partitioner (workers, seed, windows, ...).
+    pub router: RouterConfig,
+    /// Partitioner names to evaluate, in output order.
+    pub partitioners: Vec<String>,
+    /// Metric window (ms of event time).
+    pub window_ms: u64,
+    /// Number of most frequent keys whose fragmentation is averaged.
+    pub hot_keys: usize,
+    /// Show a progress bar on stderr (hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// The measurements of one partitioner. Field names are the `--json` contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouterReport {
+    /// Partitioner name.
+    pub partitioner: String,
+    /// Mean over windows of (max − mean)/mean per-worker record counts.
+    pub imbalance: f64,
+    /// Mean over windows of Σ|L_i − mean|/(n·mean).
+    pub nmad: f64,
+    /// Mean over windows and hot keys of the number of workers a hot key reached.
+    pub hot_fragmentation_mean: f64,
+    /// Largest number of workers any key reached in any window.
+    pub max_fragmentation: u64,
+    /// Routing time per record (ns), the decision alone.
+    pub ns_per_record: f64,
+}
+
+/// Errors of an evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A partitioner or workload setting is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An evaluation setting is wrong.
+    #[error("invalid `{key}` = {value}: {reason}")]
+    Invalid {
+        /// The flag.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+}
+
+/// Replays the stream through every requested partitioner.
+///
+/// # Errors
+/// [`EvalError`] naming the bad setting or partitioner; nothing is run until every partitioner builds.
+pub fn run(config: &EvalConfig) -> Result<Vec<RouterReport>, EvalError> {
+    if config.records == 0 {
+        return Err(EvalError::Invalid {
+            key: "records",
+            value: "0".into(),
+            reason: "must be > 0",
+        });
+    }
+    if config.window_ms == 0 {
+        return Err(EvalError::Invalid {
+            key: "window-ms",
+            value: "0".into(),
+            reason: "must be > 0",
+        });
+    }
+    // Build everything first so a bad name fails before minutes of work.
+    let mut partitioners: Vec<Box<dyn Partitioner>> = config
+        .partitioners
+        .iter()
+        .map(|name| build(name, &config.router))
+        .collect::<Result<_, _>>()?;
+    let records: Vec<Record> = workload::build(&config.workload)?
+        .take(config.records as usize)
+        .collect();
+    let windows = split_windows(&records, config.window_ms);
+    let hot = top_keys(&records, config.hot_keys);
+
+    let bar = progress_bar(config.progress, (partitioners.len() * windows.len()) as u64);
+    let reports = partitioners
+        .iter_mut()
+        .map(|p| {
+            bar.set_message(p.name());
+            let report = evaluate(p.as_mut(), &records, &windows, &hot, &bar);
+            bar.println(format!(
+                "  {:<16} λ = {:.3}",
+                report.partitioner, report.imbalance
+            ));
+            report
+        })
+        .collect();
+    bar.finish_and_clear();
+    Ok(reports)
+}
+
+/// The default partitioner list: every name the router core knows.
+pub fn all_partitioners() -> Vec<String> {
+    NAMES.iter().map(|s| s.to_string()).collect()
+}
+
+fn evaluate(
+    p: &mut dyn Partitioner,
+    records: &[Record],
+    windows: &[std::ops::Range<usize>],
+    hot: &KeySet<u64>,
+    bar: &ProgressBar,
+) -> RouterReport {
+    let n = p.workers() as usize;
+    let mut routed = vec![0u32; records.len()];
+    let mut routing_time = Duration::ZERO;
+    let (mut lambda_sum, mut nmad_sum) = (0.0, 0.0);
+    let (mut hot_frag_sum, mut hot_frag_count, mut max_frag) = (0u64, 0u64, 0u64);
+    let mut pairs: KeySet<(u64, u32)> = KeySet::default();
+    let mut fragmentation: KeyMap<u64, u64> = KeyMap::default();
+    for window in windows {
+        let chunk = &records[window.clone()];
+        let out = &mut routed[window.clone()];
+        let start = Instant::now();
+        for (r, w) in chunk.iter().zip(out.iter_mut()) {
+            *w = p.route(r.key, r.ts_ms);
+        }
+        routing_time += start.elapsed();
+
+        let mut counts = vec![0f64; n];
+        pairs.clear();
+        fragmentation.clear();
+        for (r, &w) in chunk.iter().zip(out.iter()) {
+            counts[w as usize] += 1.0;
+            if pairs.insert((r.key, w)) {
+                *fragmentation.entry(r.key).or_insert(0) += 1;
+            }
+        }
+        lambda_sum += imbalance(&counts);
+        nmad_sum += nmad(&counts);
+        for (key, &f) in &fragmentation {
+            max_frag = max_frag.max(f);
+            if hot.contains(key) {
+                hot_frag_sum += f;
+                hot_frag_count += 1;
+            }
+        }
+        p.end_interval(&counts);
+        bar.inc(1);
+    }
+    let windows = windows.len().max(1) as f64;
+    RouterReport {
+        partitioner: p.name().to_string(),
+        imbalance: lambda_sum / windows,
+        nmad: nmad_sum / windows,
+        hot_fragmentation_mean: if hot_frag_count == 0 {
+            0.0
+        } else {
+            hot_frag_sum as f64 / hot_frag_count as f64
+        },
+        max_fragmentation: max_frag,
+        ns_per_record: routing_time.as_nanos() as f64 / records.len() as f64,
+    }
+}
+
+/// Index ranges of consecutive records sharing a metric window (records are in event-time order).
+fn split_windows(records: &[Record], window_ms: u64) -> Vec<std::ops::Range<usize>> {
+    let mut windows = Vec::new();
+    let mut start = 0;
+    for i in 1..=records.len() {
+        if i == records.len() || records[i].ts_ms / window_ms != records[start].ts_ms / window_ms {
+            windows.push(start..i);
+            start = i;
+        }
+    }
+    windows
+}
+
+/// The `k` most frequent keys of the stream (ties: smaller key first).
+fn top_keys(records: &[Record], k: usize) -> KeySet<u64> {
+    let mut counts: KeyMap<u64, u64> = KeyMap::default();
+    for r in records {
+        *counts.entry(r.key).or_insert(0) += 1;
+    }
+    let mut all: Vec<(u64, u64)> = counts.into_iter().collect();
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.into_iter().take(k).map(|(key, _)| key).collect()
+}
+
+fn progress_bar(show: bool, len: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    // The template is a constant known to parse.
+    let style = ProgressStyle::with_template("{spinner} {msg:16} [{bar:40}] {pos}/{len} windows ({eta})")
+        .expect("valid progress template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(names: &[&str]) -> EvalConfig {
+        EvalConfig {
+            workload: WorkloadConfig {
+                alpha: 1.5,
+                keys: 10_000,
+                rate: 50_000,
+                seed: 3,
+                ..Default::default()
+            },
+            records: 200_000,
+            router: RouterConfig {
+                workers: 16,
+                seed: 3,
+                ..Default::default()
+            },
+            partitioners: names.iter().map(|s| s.to_string()).collect(),
+            window_ms: 1000,
+            hot_keys: 10,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn hash_never_splits_and_shuffle_balances() {
+        let reports = run(&config(&["hash", "shuffle", "pkg"])).unwrap();
+        let [hash, shuffle, pkg] = &reports[..] else {
+            panic!("three reports")
+        };
+        assert_eq!(hash.max_fragmentation, 1);
+        assert!(hash.imbalance > 1.0, "hash λ = {}", hash.imbalance);
+        assert!(shuffle.imbalance < 0.05, "shuffle λ = {}", shuffle.imbalance);
+        assert!(shuffle.hot_fragmentation_mean > 15.0);
+        assert!(pkg.max_fragmentation <= 2);
+    }
+
+    #[test]
+    fn unknown_partitioner_fails_before_running() {
+        let e = run(&config(&["hash", "nope"])).unwrap_err();
+        assert!(e.to_string().contains("unknown partitioner `nope`"), "{e}");
+    }
+
+    #[test]
+    fn windows_split_on_event_time() {
+        let recs: Vec<Record> = [0, 10, 999, 1000, 2500]
+            .iter()
+            .map(|&ts_ms| Record { key: 0, ts_ms })
+            .collect();
+        assert_eq!(split_windows(&recs, 1000), vec![0..3, 3..4, 4..5]);
+    }
+}
