@@ -4,7 +4,7 @@
 use super::{Partitioner, RouterConfig, rng};
 use crate::deficit::KeyWorkerStats;
 use crate::error::ConfigError;
-use crate::hashing::hash_int_partition;
+use crate::hashing::IntHashPartition;
 use crate::mask::Mask;
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -19,6 +19,7 @@ pub struct DaltonOffline {
     n: u32,
     mask: Mask,
     hot_keys: u64,
+    cold: IntHashPartition,
     epsilon: f64,
     temperature: f64,
     learning_rate: f64,
@@ -40,6 +41,7 @@ impl DaltonOffline {
         Ok(Self {
             n: config.workers,
             hot_keys: config.hot_keys.count as u64,
+            cold: IntHashPartition::new(config.workers),
             epsilon: config.dalton.epsilon,
             temperature: config.dalton.temperature,
             learning_rate: config.dalton.learning_rate,
@@ -102,7 +104,7 @@ impl Partitioner for DaltonOffline {
 
     fn route(&mut self, key: u64, _ts_ms: u64) -> u32 {
         let w = if key >= self.hot_keys {
-            hash_int_partition(key, self.n) as usize
+            self.cold.worker(key) as usize
         } else if let Some(range) = self.mask.ranges().get(key as usize).cloned() {
             let rank = key as usize;
             let offset = self.pick_in_range(rank);

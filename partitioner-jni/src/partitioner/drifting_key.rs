@@ -3,7 +3,7 @@
 
 use super::{Partitioner, RouterConfig};
 use crate::error::ConfigError;
-use crate::hashing::hash_int_partition;
+use crate::hashing::IntHashPartition;
 
 /// Partitioner that knows which key drifts: key `num_keys` goes to worker 0, any other key to
 /// `floorMod(hash(key), P−1) + 1`, as the prototype's `DriftingKeyPartitioner`.
@@ -11,6 +11,7 @@ use crate::hashing::hash_int_partition;
 pub struct DriftingKey {
     n: u32,
     drifting_key: u64,
+    others: IntHashPartition,
 }
 
 impl DriftingKey {
@@ -26,6 +27,7 @@ impl DriftingKey {
         Ok(Self {
             n: config.workers,
             drifting_key: config.num_keys,
+            others: IntHashPartition::new(config.workers - 1),
         })
     }
 }
@@ -44,7 +46,7 @@ impl Partitioner for DriftingKey {
         if key == self.drifting_key {
             0
         } else {
-            hash_int_partition(key, self.n - 1) + 1
+            self.others.worker(key) + 1
         }
     }
 

@@ -1,19 +1,23 @@
 //! Partitioner that sends every record of a key to one worker: `floorMod(murmur3(key), P)` (key grouping).
 
 use super::{Partitioner, RouterConfig};
-use crate::hashing::hash_int_partition;
+use crate::hashing::IntHashPartition;
 
 /// Partitioner that hashes the key to one worker, as the prototype's `hash` baseline (same hash, seed
 /// 38324, so worker ids match it for integer keys).
 #[derive(Debug, Clone)]
 pub struct Hash {
     n: u32,
+    partition: IntHashPartition,
 }
 
 impl Hash {
     /// A hash partitioner over `config.workers` workers.
     pub fn new(config: &RouterConfig) -> Self {
-        Self { n: config.workers }
+        Self {
+            n: config.workers,
+            partition: IntHashPartition::new(config.workers),
+        }
     }
 }
 
@@ -28,7 +32,7 @@ impl Partitioner for Hash {
 
     #[inline]
     fn route(&mut self, key: u64, _ts_ms: u64) -> u32 {
-        hash_int_partition(key, self.n)
+        self.partition.worker(key)
     }
 
     fn splits_keys(&self) -> bool {

@@ -4,7 +4,7 @@
 use super::{HotRouting, Partitioner, RouterConfig};
 use crate::deficit::{DeficitRule, SmoothSchedule, schedule_length};
 use crate::error::{ConfigError, DecodeError};
-use crate::hashing::hash_int_partition;
+use crate::hashing::IntHashPartition;
 use crate::hot_keys::HotKeys;
 use crate::mask::Mask;
 use crate::routing_table::RoutingTable;
@@ -19,6 +19,7 @@ pub struct SasPartitioner {
     n: u32,
     mask: Mask,
     hot: HotKeys,
+    cold: IntHashPartition,
     hot_count: usize,
     table: RoutingTable,
     routing: HotRouting,
@@ -37,6 +38,7 @@ impl SasPartitioner {
         let mut router = Self {
             n: config.workers,
             hot: config.hot_keys.detector(config.workers)?,
+            cold: IntHashPartition::new(config.workers),
             hot_count,
             routing: config.saspartitioner.hot_routing,
             schedules: Vec::new(),
@@ -103,7 +105,7 @@ impl Partitioner for SasPartitioner {
                 Some(self.deficit.route(rank, row) as u32)
             }
         });
-        let w = hot_worker.unwrap_or_else(|| hash_int_partition(key, self.n));
+        let w = hot_worker.unwrap_or_else(|| self.cold.worker(key));
         self.interval_counts[w as usize] += 1;
         w
     }
