@@ -56,15 +56,9 @@ impl DaltonBandit {
         self.q.get(&key).map(Vec::as_slice)
     }
 
-    /// Routes one record. `load_of(w, window_loads)` gives the load the reward compares, and `mean_load`
-    /// its mean over workers.
-    pub(crate) fn route(
-        &mut self,
-        key: u64,
-        ts_ms: u64,
-        load: impl Fn(usize, &[u64]) -> f64,
-        mean_load: f64,
-    ) -> u32 {
+    /// Routes one record. The reward's load of worker `w` is its record count in the window, times
+    /// `cost[w]` (the measured cost of one record on `w`, mean 1) when costs are given.
+    pub(crate) fn route(&mut self, key: u64, ts_ms: u64, cost: Option<&[f64]>) -> u32 {
         let (hot, rolled) = self.hot.observe(key, ts_ms);
         self.loads.advance(ts_ms);
         self.presence.advance(ts_ms);
@@ -96,7 +90,14 @@ impl DaltonBandit {
         };
         self.loads.add(w);
         self.presence.add(key, w as u32);
-        let l_w = load(w, self.loads.loads());
+        let loads = self.loads.loads();
+        let (l_w, mean_load) = match cost {
+            Some(cost) => {
+                let weighted: f64 = loads.iter().zip(cost).map(|(&l, &c)| l as f64 * c).sum();
+                (loads[w] as f64 * cost[w], weighted / n as f64)
+            }
+            None => (loads[w] as f64, self.loads.sum() as f64 / n as f64),
+        };
         let cost_map = if l_w.max(mean_load) > 0.0 {
             (l_w - mean_load) / l_w.max(mean_load)
         } else {

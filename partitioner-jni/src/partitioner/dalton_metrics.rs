@@ -5,15 +5,19 @@ use super::dalton_bandit::DaltonBandit;
 use super::{Partitioner, RouterConfig};
 use crate::error::ConfigError;
 
-/// Partitioner implementing Dalton with load feedback: the load term of the reward compares the chosen
-/// worker's last reported load (from [`Partitioner::end_interval`]) with the mean. Until the first report
-/// it uses windowed record counts. The prototype's copy crashed its reporting thread on the first report
-/// and so rewarded nothing but fragmentation; this one receives every report.
+/// Partitioner implementing Dalton with load feedback. Each reported interval gives every worker a cost
+/// per record (its load over the interval divided by the records this router sent it, normalised to mean
+/// 1); the reward's load term then compares cost-weighted windowed record counts, so a slow worker looks
+/// as loaded as it is. With equal costs it behaves exactly as `dalton-original`. The prototype's copy
+/// crashed its reporting thread on the first report and so never used load at all; using the stale busy
+/// time alone would freeze the argmax for a whole interval.
 #[derive(Debug, Clone)]
 pub struct DaltonMetrics {
     bandit: DaltonBandit,
-    reported: Option<Vec<f64>>,
-    reported_mean: f64,
+    /// Records sent to each worker in the current interval.
+    sent: Vec<u64>,
+    /// Cost of one record per worker (mean 1), from the last report; `None` before the first.
+    cost: Option<Vec<f64>>,
 }
 
 impl DaltonMetrics {
@@ -21,9 +25,14 @@ impl DaltonMetrics {
     pub fn new(config: &RouterConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             bandit: DaltonBandit::new(config, 3)?,
-            reported: None,
-            reported_mean: 0.0,
+            sent: vec![0; config.workers as usize],
+            cost: None,
         })
+    }
+
+    /// The per-record cost of each worker from the last report (mean 1).
+    pub fn cost(&self) -> Option<&[f64]> {
+        self.cost.as_deref()
     }
 }
 
@@ -33,24 +42,34 @@ impl Partitioner for DaltonMetrics {
     }
 
     fn workers(&self) -> u32 {
-        self.bandit.loads.loads().len() as u32
+        self.sent.len() as u32
     }
 
     fn route(&mut self, key: u64, ts_ms: u64) -> u32 {
-        match &self.reported {
-            Some(loads) => self.bandit.route(key, ts_ms, |w, _| loads[w], self.reported_mean),
-            None => {
-                let mean = (self.bandit.loads.sum() + 1) as f64 / self.bandit.loads.loads().len() as f64;
-                self.bandit.route(key, ts_ms, |w, loads| loads[w] as f64, mean)
-            }
-        }
+        let w = self.bandit.route(key, ts_ms, self.cost.as_deref());
+        self.sent[w as usize] += 1;
+        w
     }
 
     fn end_interval(&mut self, loads: &[f64]) {
-        // A report of the wrong size or with non-finite values is ignored rather than trusted.
-        if loads.len() == self.bandit.loads.loads().len() && loads.iter().all(|x| x.is_finite()) {
-            self.reported_mean = loads.iter().sum::<f64>() / loads.len() as f64;
-            self.reported = Some(loads.to_vec());
+        // A report of the wrong size or with non-finite or negative values is ignored rather than trusted;
+        // a worker that received nothing keeps its previous cost.
+        let valid = loads.len() == self.sent.len() && loads.iter().all(|x| x.is_finite() && *x >= 0.0);
+        if valid {
+            let previous = self.cost.take().unwrap_or_else(|| vec![1.0; loads.len()]);
+            let raw: Vec<f64> = loads
+                .iter()
+                .zip(&self.sent)
+                .zip(&previous)
+                .map(|((&load, &sent), &old)| if sent == 0 { old } else { load / sent as f64 })
+                .collect();
+            let mean = raw.iter().sum::<f64>() / raw.len() as f64;
+            self.cost = Some(if mean > 0.0 {
+                raw.iter().map(|c| c / mean).collect()
+            } else {
+                previous
+            });
         }
+        self.sent.fill(0);
     }
 }

@@ -41,9 +41,6 @@ impl Partitioner for DaltonOriginal {
     }
 
     fn route(&mut self, key: u64, ts_ms: u64) -> u32 {
-        let n = self.bandit.loads.loads().len() as f64;
-        // The load average is taken after this record is counted, like the reference's State.reward.
-        let mean = (self.bandit.loads.sum() + 1) as f64 / n;
-        self.bandit.route(key, ts_ms, |w, loads| loads[w] as f64, mean)
+        self.bandit.route(key, ts_ms, None)
     }
 }
