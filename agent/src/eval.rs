@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sas_router::fast_map::{KeyMap, KeySet};
 use sas_router::metrics::{imbalance, nmad};
 use sas_router::partitioner::{Partitioner, RouterConfig, build};
-use sas_router::workload::{self, Record, WorkloadConfig};
+use sas_router::workload::{Record, Workload, WorkloadConfig};
 use sas_router::{ConfigError, NAMES};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -99,7 +99,8 @@ pub fn run(config: &EvalConfig) -> Result<Vec<RouterReport>, EvalError> {
         .iter()
         .map(|name| build(name, &config.router))
         .collect::<Result<_, _>>()?;
-    let records: Vec<Record> = workload::build(&config.workload)?
+    let records: Vec<Record> = Workload::new(&config.workload)?
+        .iter()
         .take(config.records as usize)
         .collect();
     let windows = split_windows(&records, config.window_ms);

@@ -1,38 +1,32 @@
-//! The `zipf-drifting-key` stream.
+//! The `zipf-drifting-key` keys.
 
 use super::zipf::ZipfKeys;
-use super::{Record, WorkloadConfig, event_time};
+use super::{CounterRng, KeySource, WorkloadConfig};
 use crate::error::ConfigError;
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use crate::hashing::seeded_hash64;
+use rand::Rng;
 
-/// Zipf keys (unshuffled) plus a drifting key, `keys`, emitted with a probability redrawn every
-/// `shift_interval_ms`: alternately from the high band `[mid, max)` and the low band `[min, mid)`,
-/// starting high, with `mid = (min + max)/2`.
+/// Zipf keys (unshuffled) plus a drifting key, `keys`, emitted with a probability that changes every
+/// `shift_interval_ms`: even intervals draw it from the high band `[mid, max)`, odd ones from the low band
+/// `[min, mid)`, with `mid = (min + max)/2`; the draw is seeded by the interval number.
 #[derive(Debug, Clone)]
-pub struct DriftingKeyStream {
+pub struct DriftingKeys {
     base: ZipfKeys,
     drifting_key: u64,
     min: f64,
     max: f64,
     shift_interval_ms: u64,
-    phase: Option<u64>,
-    probability: f64,
-    rng: Xoshiro256PlusPlus,
-    rate: u64,
-    i: u64,
+    seed: u64,
 }
 
-impl DriftingKeyStream {
-    /// The stream `config` describes.
+impl DriftingKeys {
+    /// The keys `config` describes.
     pub fn new(config: &WorkloadConfig) -> Result<Self, ConfigError> {
-        if !(0.0..1.0).contains(&config.drift_min)
-            || config.drift_min >= config.drift_max
-            || config.drift_max > 1.0
-        {
+        let (min, max) = (config.drift_min, config.drift_max);
+        if !(0.0..1.0).contains(&min) || min >= max || max > 1.0 {
             return Err(ConfigError::invalid(
                 "workload.drift_min",
-                format!("{}..{}", config.drift_min, config.drift_max),
+                format!("{min}..{max}"),
                 "need 0 <= drift_min < drift_max <= 1",
             ));
         }
@@ -43,43 +37,36 @@ impl DriftingKeyStream {
                 "must be > 0",
             ));
         }
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         Ok(Self {
-            base: ZipfKeys::new(config.alpha, config.keys, false, &mut rng)?,
+            base: ZipfKeys::new(config.alpha, config.keys, false, config.seed)?,
             drifting_key: config.keys,
-            min: config.drift_min,
-            max: config.drift_max,
+            min,
+            max,
             shift_interval_ms: config.shift_interval_ms,
-            phase: None,
-            probability: 0.0,
-            rng,
-            rate: config.rate,
-            i: 0,
+            seed: seeded_hash64(config.seed, 0xd71f),
         })
+    }
+
+    /// The drifting key's share during the interval holding `ts_ms`.
+    pub fn probability(&self, ts_ms: u64) -> f64 {
+        let interval = ts_ms / self.shift_interval_ms;
+        let mid = (self.min + self.max) / 2.0;
+        let mut rng = CounterRng::new(self.seed, interval);
+        if interval.is_multiple_of(2) {
+            rng.random_range(mid..self.max)
+        } else {
+            rng.random_range(self.min..mid)
+        }
     }
 }
 
-impl Iterator for DriftingKeyStream {
-    type Item = Record;
-
-    fn next(&mut self) -> Option<Record> {
-        let ts_ms = event_time(self.i, self.rate);
-        self.i += 1;
-        let phase = ts_ms / self.shift_interval_ms;
-        if self.phase != Some(phase) {
-            self.phase = Some(phase);
-            let mid = (self.min + self.max) / 2.0;
-            self.probability = if phase.is_multiple_of(2) {
-                self.rng.random_range(mid..self.max)
-            } else {
-                self.rng.random_range(self.min..mid)
-            };
-        }
-        let key = if self.rng.random::<f64>() < self.probability {
+impl KeySource for DriftingKeys {
+    fn key_at(&self, i: u64, ts_ms: u64) -> u64 {
+        let mut rng = CounterRng::new(self.seed ^ 0x0ff5e7, i);
+        if rng.random::<f64>() < self.probability(ts_ms) {
             self.drifting_key
         } else {
-            self.base.sample(&mut self.rng)
-        };
-        Some(Record { key, ts_ms })
+            self.base.key(i)
+        }
     }
 }

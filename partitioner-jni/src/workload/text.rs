@@ -1,6 +1,6 @@
-//! The `text` stream: words of a text file as keys.
+//! The `text` keys: words of a text file.
 
-use super::{Record, event_time};
+use super::KeySource;
 use crate::error::ConfigError;
 use crate::hashing::word_key;
 use std::path::Path;
@@ -14,17 +14,15 @@ pub fn text_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The words of a text, in order, cycling forever.
+/// The words of a text, in order, cycling forever; key = [`word_key`] of the word.
 #[derive(Debug, Clone)]
-pub struct TextStream {
+pub struct TextKeys {
     keys: Vec<u64>,
-    rate: u64,
-    i: u64,
 }
 
-impl TextStream {
+impl TextKeys {
     /// The words of `text`; at least one word is needed.
-    pub fn new(text: &str, rate: u64) -> Result<Self, ConfigError> {
+    pub fn new(text: &str) -> Result<Self, ConfigError> {
         let keys: Vec<u64> = text_words(text).iter().map(|w| word_key(w)).collect();
         if keys.is_empty() {
             return Err(ConfigError::invalid(
@@ -33,26 +31,21 @@ impl TextStream {
                 "contains no words",
             ));
         }
-        Ok(Self { keys, rate, i: 0 })
+        Ok(Self { keys })
     }
 
     /// The words of the file at `path`.
-    pub fn from_file(path: &Path, rate: u64) -> Result<Self, ConfigError> {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::invalid("workload.text_path", path.display(), format!("cannot read: {e}"))
         })?;
-        Self::new(&text, rate)
+        Self::new(&text)
     }
 }
 
-impl Iterator for TextStream {
-    type Item = Record;
-
-    fn next(&mut self) -> Option<Record> {
-        let key = self.keys[(self.i % self.keys.len() as u64) as usize];
-        let ts_ms = event_time(self.i, self.rate);
-        self.i += 1;
-        Some(Record { key, ts_ms })
+impl KeySource for TextKeys {
+    fn key_at(&self, i: u64, _ts_ms: u64) -> u64 {
+        self.keys[(i % self.keys.len() as u64) as usize]
     }
 }
 
@@ -66,13 +59,9 @@ mod tests {
     }
 
     #[test]
-    fn the_stream_cycles() {
-        let keys: Vec<u64> = TextStream::new("a b", 1000)
-            .unwrap()
-            .take(4)
-            .map(|r| r.key)
-            .collect();
-        assert_eq!(keys[0], keys[2]);
-        assert_ne!(keys[0], keys[1]);
+    fn the_words_cycle() {
+        let t = TextKeys::new("a b").unwrap();
+        assert_eq!(t.key_at(0, 0), t.key_at(2, 0));
+        assert_ne!(t.key_at(0, 0), t.key_at(1, 0));
     }
 }

@@ -1,28 +1,24 @@
-//! Zipf streams: one distribution (`zipf`) or a sequence of them (`zipf-sequence`).
+//! Zipf keys: one distribution (`zipf`) or a sequence of them (`zipf-sequence`).
 
-use super::{Record, WorkloadConfig, event_time};
+use super::{CounterRng, KeySource, WorkloadConfig};
 use crate::error::ConfigError;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Zipf};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// A Zipf(α) sampler over ranks with an optional key permutation.
+/// Zipf(α) ranks over `keys` keys (α = 0: uniform), optionally through a seeded permutation.
 #[derive(Debug, Clone)]
-pub(crate) struct ZipfKeys {
+pub struct ZipfKeys {
     zipf: Option<Zipf<f64>>,
     keys: u64,
     mapping: Option<Vec<u64>>,
+    seed: u64,
 }
 
 impl ZipfKeys {
-    /// α = 0 is uniform; `shuffle` draws a permutation from `rng`.
-    pub(crate) fn new(
-        alpha: f64,
-        keys: u64,
-        shuffle: bool,
-        rng: &mut Xoshiro256PlusPlus,
-    ) -> Result<Self, ConfigError> {
+    /// Keys of a Zipf(α) stream with `seed`; `shuffle` permutes ranks with a permutation drawn from it.
+    pub fn new(alpha: f64, keys: u64, shuffle: bool, seed: u64) -> Result<Self, ConfigError> {
         if !(alpha.is_finite() && alpha >= 0.0) {
             return Err(ConfigError::invalid(
                 "workload.alpha",
@@ -33,27 +29,34 @@ impl ZipfKeys {
         if keys == 0 {
             return Err(ConfigError::invalid("workload.keys", keys, "must be > 0"));
         }
-        let zipf =
-            if alpha > 0.0 {
-                Some(Zipf::new(keys as f64, alpha).map_err(|_| {
-                    ConfigError::invalid("workload.alpha", alpha, "rejected by the Zipf sampler")
-                })?)
-            } else {
-                None
-            };
+        let zipf = if alpha > 0.0 {
+            Some(
+                Zipf::new(keys as f64, alpha)
+                    .map_err(|e| ConfigError::invalid("workload.alpha", alpha, e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let mapping = shuffle.then(|| {
             let mut m: Vec<u64> = (0..keys).collect();
-            m.shuffle(rng);
+            m.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed_5eed));
             m
         });
-        Ok(Self { zipf, keys, mapping })
+        Ok(Self {
+            zipf,
+            keys,
+            mapping,
+            seed,
+        })
     }
 
+    /// The key of record `i`.
     #[inline]
-    pub(crate) fn sample(&self, rng: &mut Xoshiro256PlusPlus) -> u64 {
+    pub fn key(&self, i: u64) -> u64 {
+        let mut rng = CounterRng::new(self.seed, i);
         let rank = match &self.zipf {
-            Some(z) => (z.sample(rng) as u64 - 1).min(self.keys - 1),
-            None => rand::Rng::random_range(rng, 0..self.keys),
+            Some(z) => (z.sample(&mut rng) as u64).clamp(1, self.keys) - 1,
+            None => rand::Rng::random_range(&mut rng, 0..self.keys),
         };
         match &self.mapping {
             Some(m) => m[rank as usize],
@@ -62,54 +65,23 @@ impl ZipfKeys {
     }
 }
 
-/// A stationary Zipf stream.
-#[derive(Debug, Clone)]
-pub struct ZipfStream {
-    keys: ZipfKeys,
-    rng: Xoshiro256PlusPlus,
-    rate: u64,
-    i: u64,
-}
-
-impl ZipfStream {
-    /// A stream of Zipf(α) keys over `keys` keys at `rate` records/s, seeded by `seed`.
-    pub fn new(alpha: f64, keys: u64, shuffle: bool, rate: u64, seed: u64) -> Result<Self, ConfigError> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let keys = ZipfKeys::new(alpha, keys, shuffle, &mut rng)?;
-        Ok(Self {
-            keys,
-            rng,
-            rate,
-            i: 0,
-        })
-    }
-}
-
-impl Iterator for ZipfStream {
-    type Item = Record;
-
+impl KeySource for ZipfKeys {
     #[inline]
-    fn next(&mut self) -> Option<Record> {
-        let key = self.keys.sample(&mut self.rng);
-        let ts_ms = event_time(self.i, self.rate);
-        self.i += 1;
-        Some(Record { key, ts_ms })
+    fn key_at(&self, i: u64, _ts_ms: u64) -> u64 {
+        self.key(i)
     }
 }
 
-/// A Zipf stream whose (α, keys) changes every `shift_interval_ms`, cycling through its phases. Each
-/// phase has its own seeded key permutation when `shuffle_keys` is set, so the hot keys move too.
+/// Zipf keys whose (α, keys) changes every `shift_interval_ms` of event time, cycling through the phases.
+/// Each phase has its own seed (and permutation with `shuffle_keys`), so the hot keys move too.
 #[derive(Debug, Clone)]
-pub struct ZipfSequenceStream {
+pub struct ZipfSequenceKeys {
     phases: Vec<ZipfKeys>,
     shift_interval_ms: u64,
-    rng: Xoshiro256PlusPlus,
-    rate: u64,
-    i: u64,
 }
 
-impl ZipfSequenceStream {
-    /// The stream of `config.phases`.
+impl ZipfSequenceKeys {
+    /// The keys of `config.phases`.
     pub fn new(config: &WorkloadConfig) -> Result<Self, ConfigError> {
         if config.phases.is_empty() {
             return Err(ConfigError::invalid(
@@ -125,33 +97,93 @@ impl ZipfSequenceStream {
                 "must be > 0",
             ));
         }
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         let phases = config
             .phases
             .iter()
-            .map(|p| ZipfKeys::new(p.alpha, p.keys, config.shuffle_keys, &mut rng))
+            .enumerate()
+            .map(|(i, p)| {
+                ZipfKeys::new(
+                    p.alpha,
+                    p.keys,
+                    config.shuffle_keys,
+                    config.seed.wrapping_add(i as u64),
+                )
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             phases,
             shift_interval_ms: config.shift_interval_ms,
-            rng,
-            rate: config.rate,
+        })
+    }
+}
+
+impl KeySource for ZipfSequenceKeys {
+    #[inline]
+    fn key_at(&self, i: u64, ts_ms: u64) -> u64 {
+        let phase = (ts_ms / self.shift_interval_ms) as usize % self.phases.len();
+        self.phases[phase].key(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_zero_is_the_hottest_and_records_are_reproducible() {
+        let z = ZipfKeys::new(1.5, 1000, false, 9).unwrap();
+        let keys: Vec<u64> = (0..20_000).map(|i| z.key(i)).collect();
+        let zeros = keys.iter().filter(|&&k| k == 0).count() as f64 / keys.len() as f64;
+        // P(rank 1) = 1/H(1000, 1.5) ≈ 0.39.
+        assert!((zeros - 0.39).abs() < 0.02, "share of key 0: {zeros}");
+        assert!(keys.iter().all(|&k| k < 1000));
+        assert_eq!(
+            z.key(12_345),
+            ZipfKeys::new(1.5, 1000, false, 9).unwrap().key(12_345)
+        );
+    }
+
+    #[test]
+    fn shuffling_moves_the_hot_key() {
+        let z = ZipfKeys::new(1.5, 1000, true, 9).unwrap();
+        let zeros = (0..5000).filter(|&i| z.key(i) == 0).count();
+        assert!(
+            zeros < 500,
+            "key 0 should no longer be the hottest ({zeros} of 5000)"
+        );
+    }
+}
+
+/// A stationary Zipf stream as an iterator: the `zipf` workload without the config struct.
+#[derive(Debug, Clone)]
+pub struct ZipfStream {
+    keys: ZipfKeys,
+    rate: u64,
+    i: u64,
+}
+
+impl ZipfStream {
+    /// Zipf(α) over `keys` keys at `rate` records/s of event time, seeded by `seed`.
+    pub fn new(alpha: f64, keys: u64, shuffle: bool, rate: u64, seed: u64) -> Result<Self, ConfigError> {
+        if rate == 0 {
+            return Err(ConfigError::invalid("workload.rate", 0, "must be > 0"));
+        }
+        Ok(Self {
+            keys: ZipfKeys::new(alpha, keys, shuffle, seed)?,
+            rate,
             i: 0,
         })
     }
 }
 
-impl Iterator for ZipfSequenceStream {
-    type Item = Record;
+impl Iterator for ZipfStream {
+    type Item = super::Record;
 
     #[inline]
-    fn next(&mut self) -> Option<Record> {
-        let ts_ms = event_time(self.i, self.rate);
+    fn next(&mut self) -> Option<super::Record> {
+        let ts_ms = (u128::from(self.i) * 1000 / u128::from(self.rate)) as u64;
+        let key = self.keys.key(self.i);
         self.i += 1;
-        let phase = (ts_ms / self.shift_interval_ms) as usize % self.phases.len();
-        Some(Record {
-            key: self.phases[phase].sample(&mut self.rng),
-            ts_ms,
-        })
+        Some(super::Record { key, ts_ms })
     }
 }
