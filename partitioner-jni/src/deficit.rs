@@ -3,7 +3,7 @@
 //! Two implementations with the same long-run shares:
 //! * [`DeficitRule`]: the prototype's rule over sliding per-key statistics. For key `k` with targets `p`
 //!   and window counts `c` (`s = Σc`), pick `argmax_{i: p_i > 0} p_i − c_i/s`, lowest index on ties.
-//!   O(width) per record; after a table change it over-corrects so the *window* matches the new target.
+//!   O(P) per record; after a table change it over-corrects so the *window* matches the new target.
 //! * [`SmoothSchedule`]: the same rule from zero history unrolled once per table into a cyclic sequence,
 //!   so a record costs one array read. Because `p_i − c_i/s ∝ p_i·s − c_i`, the rule from zero history is
 //!   exactly smooth weighted round-robin (nginx's SWRR), and over any stretch of the cycle each worker's

@@ -51,22 +51,24 @@ impl IntervalHotKeys {
             self.expiry.retain(|_, &mut e| ts_ms < e);
         }
         self.total += 1;
-        if let Some(&e) = self.expiry.get(&key) {
-            if ts_ms < e {
-                return (true, rolled);
-            }
-            self.expiry.remove(&key);
-        }
+        // Hot keys keep being counted, so a key that stays above its fair share stays hot without a gap.
         let count = self.counts.entry(key).or_insert(0);
         *count += 1;
         if *count as f64 > self.threshold {
             // Hot for the rest of this interval and the whole next one.
-            let interval_end = self.interval_end.unwrap_or(end);
-            self.expiry.insert(key, interval_end + self.interval_ms);
-            self.counts.remove(&key);
+            let until = self.interval_end.unwrap_or(end) + self.interval_ms;
+            let expiry = self.expiry.entry(key).or_insert(until);
+            *expiry = (*expiry).max(until);
             return (true, rolled);
         }
-        (false, rolled)
+        match self.expiry.get(&key) {
+            Some(&e) if ts_ms < e => (true, rolled),
+            Some(_) => {
+                self.expiry.remove(&key);
+                (false, rolled)
+            }
+            None => (false, rolled),
+        }
     }
 
     /// Whether `key` is hot at `ts_ms` (without counting).
@@ -100,5 +102,21 @@ mod tests {
         // Still hot through [200,300) without any record, cold from 300 on.
         assert!(h.is_hot(0, 299));
         assert!(!h.is_hot(0, 300));
+    }
+
+    #[test]
+    fn a_steadily_hot_key_never_goes_cold() {
+        // Key 0 has half of every interval's records on 4 workers: twice its fair share.
+        let mut h = IntervalHotKeys::new(4, 100);
+        let mut cold_after_warmup = 0;
+        for ts in 0..1000u64 {
+            for key in [0, 1000 + ts] {
+                let (hot, _) = h.observe(key, ts);
+                if key == 0 && ts >= 200 && !hot {
+                    cold_after_warmup += 1;
+                }
+            }
+        }
+        assert_eq!(cold_after_warmup, 0);
     }
 }

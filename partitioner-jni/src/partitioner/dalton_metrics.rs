@@ -8,7 +8,8 @@ use crate::error::ConfigError;
 /// Partitioner implementing Dalton with load feedback. Each reported interval gives every worker a cost
 /// per record (its load over the interval divided by the records this router sent it, normalised to mean
 /// 1); the reward's load term then compares cost-weighted windowed record counts, so a slow worker looks
-/// as loaded as it is. With equal costs it behaves exactly as `dalton-original`. The prototype's copy
+/// as loaded as it is. With equal costs it follows the same rule as `dalton-original` (its random
+/// stream differs). The prototype's copy
 /// crashed its reporting thread on the first report and so never used load at all; using the stale busy
 /// time alone would freeze the argmax for a whole interval.
 #[derive(Debug, Clone)]

@@ -78,12 +78,13 @@ impl Partitioner for FlexD {
             self.next_refresh = Some(ts_ms + self.refresh_ms);
         }
         self.loads.advance(ts_ms);
-        // The share is taken before this record is counted; with nothing counted yet a key is hot.
+        // The share is taken before this record is counted, once the period has enough records for it.
         let count = self.counts.get(&key).copied().unwrap_or(0);
-        let freq = if self.total == 0 {
-            1.0
-        } else {
+        let trusted = self.total as f64 * self.hot_threshold >= 1.0;
+        let freq = if trusted {
             count as f64 / self.total as f64
+        } else {
+            0.0
         };
         let w = if freq < self.hot_threshold {
             (key % u64::from(self.n)) as u32

@@ -321,7 +321,7 @@ impl Default for FlexDConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SasConfig {
     /// `schedule` (unrolled smooth weighted round-robin, O(1)) or `deficit` (the prototype's rule over
-    /// sliding statistics, O(width)). Default `schedule`.
+    /// sliding statistics, O(P)). Default `schedule`.
     pub hot_routing: HotRouting,
     /// Intervals the `deficit` rule's statistics window spans. Default 4.
     pub stats_intervals: usize,
