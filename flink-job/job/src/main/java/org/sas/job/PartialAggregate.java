@@ -1,0 +1,62 @@
+package org.sas.job;
+
+import org.apache.flink.api.common.functions.AggregateFunction;
+import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
+import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
+import org.apache.flink.util.Collector;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A worker's partial aggregation: within one window, one aggregate per record key. The window operator
+ * is keyed by worker, so this map holds every key the worker received in the window.
+ *
+ * @param <A> the aggregate
+ */
+public class PartialAggregate<A> implements AggregateFunction<Event, Map<Long, A>, Map<Long, A>> {
+
+    private static final long serialVersionUID = 1L;
+
+    private final Task<A> task;
+
+    public PartialAggregate(Task<A> task) {
+        this.task = task;
+    }
+
+    @Override
+    public Map<Long, A> createAccumulator() {
+        return new HashMap<>();
+    }
+
+    @Override
+    public Map<Long, A> add(Event e, Map<Long, A> acc) {
+        acc.put(e.key, task.add(acc.computeIfAbsent(e.key, k -> task.create()), e));
+        return acc;
+    }
+
+    @Override
+    public Map<Long, A> getResult(Map<Long, A> acc) {
+        return acc;
+    }
+
+    @Override
+    public Map<Long, A> merge(Map<Long, A> a, Map<Long, A> b) {
+        b.forEach((k, v) -> a.merge(k, v, task::merge));
+        return a;
+    }
+
+    /** Emits one {@link Partial} per key of a fired window. */
+    public static class Emit<A> extends ProcessWindowFunction<Map<Long, A>, Partial<A>, Integer, TimeWindow> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public void process(Integer worker, Context ctx, Iterable<Map<Long, A>> maps, Collector<Partial<A>> out) {
+            for (Map<Long, A> map : maps) {
+                for (Map.Entry<Long, A> entry : map.entrySet()) {
+                    out.collect(new Partial<>(entry.getKey(), ctx.window().getEnd(), entry.getValue()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+package org.sas.job;
+
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
+
+import org.sas.nativeloader.NativeRouter;
+
+import java.time.Duration;
+
+/**
+ * The two-phase keyed aggregation: source → router → {@code keyBy(worker)} → partial aggregate per
+ * (key, window) on each worker → per-key merge of the partials → results.
+ *
+ * <p>When the partitioner never splits a key (hash, drifting-key), a worker's partial is already the
+ * final result and the merge is skipped. Otherwise <em>every</em> key goes through the merge, so a
+ * (key, window) result is never split between a direct and a merged path, whatever the router decides
+ * mid-window (the prototype's hot flag could change inside a window and split a result in two).
+ */
+public final class TwoPhasePipeline {
+
+    private TwoPhasePipeline() {}
+
+    /** Builds the pipeline for {@code params} and returns the stream of final results. */
+    public static <A> DataStream<Partial<A>> build(StreamExecutionEnvironment env, JobParams params, Task<A> task) {
+        DataGeneratorSource<Event> source = new DataGeneratorSource<>(
+                new WorkloadGenerator(params),
+                params.records,
+                params.sourceRate > 0
+                        ? RateLimiterStrategy.perSecond(params.sourceRate)
+                        : RateLimiterStrategy.noOp(),
+                TypeInformation.of(Event.class));
+        WatermarkStrategy<Event> watermarks =
+                WatermarkStrategy.<Event>forMonotonousTimestamps().withTimestampAssigner((e, t) -> e.ts);
+
+        DataStream<Event> routed = env.fromSource(source, watermarks, "workload")
+                .setParallelism(params.routers)
+                .process(new RouterFunction(params))
+                .name("router")
+                .uid("router")
+                .setParallelism(params.routers);
+
+        WorkerKeySelector byWorker = new WorkerKeySelector(params.workers);
+        KeyedStream<Event, Integer> perWorker = routed.keyBy(byWorker);
+        if (hasCapacityLimit(params)) {
+            DataStream<Event> limited = perWorker
+                    .process(new CapacityLimiter(params.capacity))
+                    .name("capacity")
+                    .setParallelism(params.workers)
+                    .setMaxParallelism(params.workers);
+            perWorker = DataStreamUtils.reinterpretAsKeyedStream(limited, byWorker);
+        }
+        DataStream<Partial<A>> partials = perWorker
+                .window(SlidingEventTimeWindows.of(
+                        Duration.ofMillis(params.windowMs), Duration.ofMillis(params.slideMs)))
+                .aggregate(
+                        new PartialAggregate<>(task),
+                        new PartialAggregate.Emit<A>(),
+                        Types.MAP(Types.LONG, task.valueType()),
+                        Types.MAP(Types.LONG, task.valueType()),
+                        task.partialType())
+                .name("aggregate")
+                .uid("aggregate")
+                .setParallelism(params.workers)
+                .setMaxParallelism(params.workers);
+
+        if (!splitsKeys(params)) {
+            return partials;
+        }
+        return partials
+                .keyBy(p -> Tuple2.of(p.key, p.windowEnd), Types.TUPLE(Types.LONG, Types.LONG))
+                .process(new MergePartials<>(task), task.partialType())
+                .name("merge")
+                .uid("merge")
+                .setParallelism(params.workers);
+    }
+
+    private static boolean hasCapacityLimit(JobParams params) {
+        for (double c : params.capacity) {
+            if (c > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Asks the router itself whether it may split keys (one source of truth for every name). */
+    static boolean splitsKeys(JobParams params) {
+        NativeRouter.ensureLoaded();
+        long router = NativeRouter.create(params.yaml, "");
+        try {
+            return NativeRouter.splitsKeys(router);
+        } finally {
+            NativeRouter.close(router);
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Experiment parameters: the YAML files of `params/`, validated in one place for the Flink job, the
+//! scripts and the agent.
+//!
+//! Unknown keys, missing required keys and out-of-range values are errors that name the key. Router
+//! settings common to every strategy (workers, seed, windows, key count) are top-level; the strategies'
+//! own settings sit under `router:` with the fields of [`RouterConfig`].
+
+use crate::error::ConfigError;
+use crate::partitioner::{
+    ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
+};
+use crate::workload::{Workload, WorkloadConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// What the pipeline computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Per-key histogram of the words of a sentence payload (the prototype's WordCount).
+    Wordcount,
+    /// Classic word count: the key is the word (use with the `text` workload).
+    WordcountText,
+    /// Per-key t-digest over numeric payloads.
+    Tdigest,
+}
+
+/// One experiment, as written in a `params/*.yaml` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// What the pipeline computes. Required.
+    pub task: Task,
+    /// Partitioner name (see `docs/partitioners.md`). Required.
+    pub partitioner: String,
+    /// Number of workers P (parallelism of the partial aggregate). Required.
+    pub workers: u32,
+    /// Parallelism of source and router. Default 1.
+    #[serde(default = "one")]
+    pub routers: u32,
+    /// Records the source emits. Required.
+    pub records: u64,
+    /// Records per second the source emits (wall clock); 0 = as fast as the job takes them. Default 0.
+    #[serde(default)]
+    pub source_rate: u64,
+    /// Seed of the workload and of every router. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Aggregation window length (ms of event time). Default 1000.
+    #[serde(default = "default_window_ms")]
+    pub window_ms: u64,
+    /// Aggregation window slide (ms). Default 500.
+    #[serde(default = "default_slide_ms")]
+    pub slide_ms: u64,
+    /// The key stream (its `seed` is mixed with the top-level seed).
+    #[serde(default)]
+    pub workload: WorkloadConfig,
+    /// Record payloads.
+    #[serde(default)]
+    pub payload: PayloadConfig,
+    /// Emulated worker capacity.
+    #[serde(default)]
+    pub capacity: CapacityConfig,
+    /// Checkpoint interval (ms); 0 = no checkpoints. Default 0.
+    #[serde(default)]
+    pub checkpoint_interval_ms: u64,
+    /// Strategy settings.
+    #[serde(default)]
+    pub router: RouterSettings,
+}
+
+/// Payload of each record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayloadConfig {
+    /// Text whose sentences are the WordCount payloads. Default `data/pg1342.txt`.
+    pub text_path: PathBuf,
+    /// Words per sentence. Default 8.
+    pub words_per_sentence: u32,
+    /// Values per TDigest record. Default 100.
+    pub values_per_record: u32,
+}
+
+impl Default for PayloadConfig {
+    fn default() -> Self {
+        Self {
+            text_path: PathBuf::from("data/pg1342.txt"),
+            words_per_sentence: 8,
+            values_per_record: 100,
+        }
+    }
+}
+
+/// Emulated capacity: worker `w` serves at most `units_per_second[w]` records per second, waiting (not
+/// spinning) when ahead, so one machine can stand for P.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapacityConfig {
+    /// Records per second for every worker; 0 = unlimited. Default 0.
+    pub units_per_second: f64,
+    /// Per-worker factors applied to `units_per_second` (length P), e.g. 0.5 for a half-speed worker.
+    /// Empty = all 1.
+    pub factors: Vec<f64>,
+}
+
+/// The strategies' own settings (the fields of [`RouterConfig`] that are not top-level params).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSettings {
+    /// Hot keys of `saspartitioner` and `dalton-offline`.
+    pub hot_keys: HotKeyConfig,
+    /// D-Choices and W-Choices.
+    pub choices: ChoicesConfig,
+    /// Dalton.
+    pub dalton: DaltonConfig,
+    /// FlexD.
+    pub flexd: FlexDConfig,
+    /// saspartitioner.
+    pub saspartitioner: SasConfig,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_window_ms() -> u64 {
+    1000
+}
+
+fn default_slide_ms() -> u64 {
+    500
+}
+
+/// Why params could not be loaded.
+#[derive(Debug, Error)]
+pub enum ParamsError {
+    /// The file could not be read.
+    #[error("cannot read params file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed, has an unknown key, lacks a required one or has a value of the wrong type.
+    #[error("{origin}: {message}")]
+    Yaml {
+        /// The file, or `(inline)`.
+        origin: String,
+        /// The parser's message, with the key and position.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{origin}: {source}")]
+    Invalid {
+        /// The file, or `(inline)`.
+        origin: String,
+        /// Which key, and what is allowed.
+        source: ConfigError,
+    },
+}
+
+impl Params {
+    /// Loads and validates the params file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ParamsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates params from YAML text; `origin` names it in errors.
+    pub fn parse(yaml: &str, origin: &str) -> Result<Self, ParamsError> {
+        let params: Params = serde_norway::from_str(yaml).map_err(|e| ParamsError::Yaml {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        params.validate().map_err(|source| ParamsError::Invalid {
+            origin: origin.to_string(),
+            source,
+        })?;
+        Ok(params)
+    }
+
+    /// Checks every range; the error names the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !NAMES.contains(&self.partitioner.as_str()) {
+            return Err(ConfigError::UnknownPartitioner {
+                name: self.partitioner.clone(),
+            });
+        }
+        if self.routers == 0 {
+            return Err(ConfigError::invalid("routers", 0, "must be > 0"));
+        }
+        if self.records == 0 {
+            return Err(ConfigError::invalid("records", 0, "must be > 0"));
+        }
+        if self.payload.words_per_sentence == 0 {
+            return Err(ConfigError::invalid(
+                "payload.words_per_sentence",
+                0,
+                "must be > 0",
+            ));
+        }
+        if self.payload.values_per_record == 0 {
+            return Err(ConfigError::invalid(
+                "payload.values_per_record",
+                0,
+                "must be > 0",
+            ));
+        }
+        let c = &self.capacity;
+        if !(c.units_per_second >= 0.0 && c.units_per_second.is_finite()) {
+            return Err(ConfigError::invalid(
+                "capacity.units_per_second",
+                c.units_per_second,
+                "must be >= 0",
+            ));
+        }
+        if !c.factors.is_empty() && c.factors.len() != self.workers as usize {
+            return Err(ConfigError::invalid(
+                "capacity.factors",
+                c.factors.len(),
+                "needs one factor per worker",
+            ));
+        }
+        if let Some(f) = c.factors.iter().find(|f| !(**f > 0.0 && f.is_finite())) {
+            return Err(ConfigError::invalid(
+                "capacity.factors",
+                f,
+                "each factor must be > 0",
+            ));
+        }
+        self.router_config().validate()?;
+        Workload::new(&self.workload_config())?;
+        Ok(())
+    }
+
+    /// The router configuration these params describe.
+    pub fn router_config(&self) -> RouterConfig {
+        let r = self.router.clone();
+        RouterConfig {
+            workers: self.workers,
+            seed: self.seed,
+            window_ms: self.window_ms,
+            slide_ms: self.slide_ms,
+            num_keys: self.workload.keys,
+            hot_keys: r.hot_keys,
+            choices: r.choices,
+            dalton: r.dalton,
+            flexd: r.flexd,
+            saspartitioner: r.saspartitioner,
+        }
+    }
+
+    /// The workload these params describe (the top-level seed mixed in).
+    pub fn workload_config(&self) -> WorkloadConfig {
+        WorkloadConfig {
+            seed: self.workload.seed ^ self.seed,
+            ..self.workload.clone()
+        }
+    }
+
+    /// Capacity of worker `w` in records per second; `None` = unlimited.
+    pub fn capacity_of(&self, w: usize) -> Option<f64> {
+        let base = self.capacity.units_per_second;
+        (base > 0.0).then(|| base * self.capacity.factors.get(w).copied().unwrap_or(1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "task: wordcount\npartitioner: pkg\nworkers: 4\nrecords: 1000\n";
+
+    #[test]
+    fn minimal_params_get_defaults() {
+        let p = Params::parse(MINIMAL, "t").unwrap();
+        assert_eq!(p.routers, 1);
+        assert_eq!(p.router_config().workers, 4);
+        assert_eq!(p.router_config().num_keys, 100_000);
+        assert_eq!(p.capacity_of(0), None);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let unknown = format!("{MINIMAL}wokers: 3\n");
+        let e = Params::parse(&unknown, "f.yaml").unwrap_err().to_string();
+        assert!(
+            e.contains("f.yaml") && e.contains("unknown field `wokers`"),
+            "{e}"
+        );
+
+        let nested = format!("{MINIMAL}workload:\n  alpah: 1.2\n");
+        let e = Params::parse(&nested, "f.yaml").unwrap_err().to_string();
+        assert!(e.contains("alpah"), "{e}");
+
+        let e = Params::parse("task: wordcount\nworkers: 4\nrecords: 1\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `partitioner`"), "{e}");
+
+        let e = Params::parse(&MINIMAL.replace("pkg", "pgk"), "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown partitioner `pgk`"), "{e}");
+
+        let e = Params::parse(&format!("{MINIMAL}slide_ms: 0\n"), "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`slide_ms`"), "{e}");
+
+        let e = Params::parse(
+            &format!("{MINIMAL}capacity:\n  units_per_second: 10\n  factors: [1, 2]\n"),
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`capacity.factors`"), "{e}");
+
+        let e = Params::parse("task: [", "f.yaml").unwrap_err().to_string();
+        assert!(e.starts_with("f.yaml: "), "{e}");
+    }
+
+    #[test]
+    fn shipped_params_files_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../params");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let params: Params =
+                    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                // Relative paths in params are relative to the repository root.
+                let mut p = params.clone();
+                p.payload.text_path = dir.join("..").join(&params.payload.text_path);
+                if let Some(t) = &params.workload.text_path {
+                    p.workload.text_path = Some(dir.join("..").join(t));
+                }
+                p.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no params files found in {}", dir.display());
+    }
+}
