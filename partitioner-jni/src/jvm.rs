@@ -44,10 +44,31 @@ unsafe fn router<'a>(handle: jlong) -> &'a mut Box<dyn Partitioner> {
     unsafe { &mut *(handle as *mut Box<dyn Partitioner>) }
 }
 
-/// `static native String validateParams(String yaml)`: the params with every default filled in, as
-/// JSON; `IllegalArgumentException` naming the bad key otherwise.
+/// `static native String normalizeParams(String yaml, String baseDir)`: the params with relative paths
+/// resolved against `baseDir` and every default filled in, as YAML; `IllegalArgumentException` naming the
+/// bad key otherwise.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_validateParams<'l>(
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_normalizeParams<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    yaml: JString<'l>,
+    base_dir: JString<'l>,
+) -> JObject<'l> {
+    unowned
+        .with_env(|env| -> Result<JObject<'l>> {
+            let text = yaml.try_to_string(env)?;
+            let base = base_dir.try_to_string(env)?;
+            let params = Params::parse_in(&text, "params", std::path::Path::new(&base))
+                .map_err(|e| illegal_argument(env, e.to_string()))?;
+            let out = serde_norway::to_string(&params).map_err(|e| illegal_argument(env, e.to_string()))?;
+            Ok(JString::new(env, out)?.into())
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// `static native String paramsJson(String yaml)`: validated params as JSON, for the Java side to read.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_paramsJson<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     yaml: JString<'l>,

@@ -5,7 +5,6 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMap
 
 import org.sas.nativeloader.NativeRouter;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
@@ -22,7 +21,7 @@ public final class JobParams implements Serializable {
 
     private static final long serialVersionUID = 1L;
 
-    /** The YAML text, with the partitioner override applied. */
+    /** The YAML text: partitioner override applied, defaults filled in, file paths absolute. */
     public final String yaml;
 
     public final String task;
@@ -42,7 +41,7 @@ public final class JobParams implements Serializable {
     /** Records per second per worker; 0 or less = unlimited. */
     public final double[] capacity;
 
-    private JobParams(String yaml, JsonNode p, Path baseDir) {
+    private JobParams(String yaml, JsonNode p) {
         this.yaml = yaml;
         this.task = p.get("task").asText();
         this.partitioner = p.get("partitioner").asText();
@@ -55,7 +54,7 @@ public final class JobParams implements Serializable {
         this.slideMs = p.get("slide_ms").asLong();
         this.checkpointIntervalMs = p.get("checkpoint_interval_ms").asLong();
         JsonNode payload = p.get("payload");
-        this.payloadText = resolve(baseDir, payload.get("text_path").asText());
+        this.payloadText = payload.get("text_path").asText();
         this.wordsPerSentence = payload.get("words_per_sentence").asInt();
         this.valuesPerRecord = payload.get("values_per_record").asInt();
         JsonNode capacityNode = p.get("capacity");
@@ -69,8 +68,8 @@ public final class JobParams implements Serializable {
     }
 
     /**
-     * Loads and validates a params file; relative paths inside it are resolved against the current
-     * directory, then against the repository root (the parent of the file's folder).
+     * Loads and validates a params file; relative paths inside it are resolved against the repository
+     * root (the parent of the file's folder, as for {@code params/*.yaml}).
      *
      * @param partitioner overrides the file's partitioner when not null
      * @throws IllegalArgumentException naming the file and the bad key
@@ -98,19 +97,12 @@ public final class JobParams implements Serializable {
                     ? m.replaceFirst("partitioner: " + java.util.regex.Matcher.quoteReplacement(partitioner))
                     : yaml + "\npartitioner: " + partitioner + "\n";
         }
-        String json = NativeRouter.validateParams(text);
+        String normalized = NativeRouter.normalizeParams(text, baseDir.toAbsolutePath().toString());
+        String json = NativeRouter.paramsJson(normalized);
         try {
-            return new JobParams(text, new ObjectMapper().readTree(json), baseDir);
+            return new JobParams(normalized, new ObjectMapper().readTree(json));
         } catch (IOException e) {
             throw new IllegalStateException("the router returned unreadable params JSON: " + json, e);
         }
-    }
-
-    private static String resolve(Path baseDir, String path) {
-        File direct = new File(path);
-        if (direct.isAbsolute() || direct.exists()) {
-            return direct.getAbsolutePath();
-        }
-        return baseDir.resolve(path).toAbsolutePath().toString();
     }
 }

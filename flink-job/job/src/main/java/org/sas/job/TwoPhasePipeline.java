@@ -15,6 +15,7 @@ import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindow
 import org.sas.nativeloader.NativeRouter;
 
 import java.time.Duration;
+import java.util.function.UnaryOperator;
 
 /**
  * The two-phase keyed aggregation: source → router → {@code keyBy(worker)} → partial aggregate per
@@ -31,6 +32,15 @@ public final class TwoPhasePipeline {
 
     /** Builds the pipeline for {@code params} and returns the stream of final results. */
     public static <A> DataStream<Partial<A>> build(StreamExecutionEnvironment env, JobParams params, Task<A> task) {
+        return build(env, params, task, UnaryOperator.identity());
+    }
+
+    /** As {@link #build}, with {@code afterRouter} applied to the routed stream (tests inject faults). */
+    static <A> DataStream<Partial<A>> build(
+            StreamExecutionEnvironment env,
+            JobParams params,
+            Task<A> task,
+            UnaryOperator<DataStream<Event>> afterRouter) {
         DataGeneratorSource<Event> source = new DataGeneratorSource<>(
                 new WorkloadGenerator(params),
                 params.records,
@@ -47,6 +57,7 @@ public final class TwoPhasePipeline {
                 .name("router")
                 .uid("router")
                 .setParallelism(params.routers);
+        routed = afterRouter.apply(routed);
 
         WorkerKeySelector byWorker = new WorkerKeySelector(params.workers);
         KeyedStream<Event, Integer> perWorker = routed.keyBy(byWorker);

@@ -66,8 +66,14 @@ public final class NativeRouter {
         }
     }
 
-    /** Returns the params with every default filled in, as JSON. */
-    public static native String validateParams(String yaml);
+    /**
+     * Validates params and returns them as YAML with every default filled in and relative file paths
+     * resolved against {@code baseDir}.
+     */
+    public static native String normalizeParams(String yaml, String baseDir);
+
+    /** Returns validated params as JSON. */
+    public static native String paramsJson(String yaml);
 
     /** Returns every partitioner name, comma-separated, in the order result tables list them. */
     public static native String partitionerNames();
