@@ -15,3 +15,23 @@ repo_root() {
 need() {
   command -v "$1" >/dev/null 2>&1 || die "need: \`$1\` is not installed ($2)"
 }
+
+# The Flink version of the standalone cluster: the same 1.20.x as flink-job/pom.xml.
+FLINK_VERSION=1.20.5
+
+# Where the standalone Flink is installed (once) and run from.
+flink_home() {
+  echo "$(repo_root)/.cache/flink-${FLINK_VERSION}/pyflink"
+}
+
+# Builds the Rust router and the two jars unless they are newer than their sources.
+build_artifacts() {
+  local root
+  root=$(repo_root)
+  (cd "$root" && cargo build --release -p sas-router -p sas-agent) || die "build: cargo build failed"
+  local jar="$root/flink-job/job/target/sas-flink-job-0.1.0.jar"
+  if [ ! -f "$jar" ] || [ -n "$(find "$root/flink-job" -name '*.java' -newer "$jar" -print -quit)" ] \
+      || [ "$root/flink-job/job/pom.xml" -nt "$jar" ]; then
+    mvn -B -q -f "$root/flink-job/pom.xml" package -DskipTests || die "build: mvn package failed"
+  fi
+}
