@@ -35,3 +35,31 @@ build_artifacts() {
     mvn -B -q -f "$root/flink-job/pom.xml" package -DskipTests || die "build: mvn package failed"
   fi
 }
+
+# The classpath that runs the job on an embedded MiniCluster: Flink's jars (provided scope), the job
+# jar and the native loader jar. Cached in flink-job/job/target/classpath.txt.
+embedded_classpath() {
+  local root cp_file
+  root=$(repo_root)
+  cp_file="$root/flink-job/job/target/classpath.txt"
+  if [ ! -f "$cp_file" ] || [ "$root/flink-job/job/pom.xml" -nt "$cp_file" ]; then
+    # Maven's output goes to stderr: stdout is the classpath.
+    mvn -B -q -f "$root/flink-job/pom.xml" -pl native-loader -am install -DskipTests >&2 \
+      || die "classpath: could not install the native loader jar"
+    mvn -B -q -f "$root/flink-job/pom.xml" -pl job dependency:build-classpath \
+      -Dmdep.includeScope=compile -Dmdep.outputFile="$cp_file" >&2 \
+      || die "classpath: mvn dependency:build-classpath failed"
+  fi
+  # The loader jar from this build first, then Flink's jars, then the job.
+  echo "$root/flink-job/native-loader/target/sas-native-loader-0.1.0.jar:$(cat "$cp_file"):$root/flink-job/job/target/sas-flink-job-0.1.0.jar"
+}
+
+# Runs the keyed-aggregation job on an embedded MiniCluster (no cluster needed).
+run_embedded() {
+  local root
+  root=$(repo_root)
+  need java "install a JDK 17"
+  java -Xmx2g --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
+    -Dsas.router.library="$root/target/release/libsas_router.so" \
+    -cp "$(embedded_classpath)" org.sas.job.KeyedAggregationJob "$@"
+}

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Submits the keyed-aggregation job to the standalone cluster of bin/flink-cluster.sh, waits for it to
-# finish and prints its summary (records in, results out, records per worker, imbalance λ).
+# finish and prints its summary (records in, results out, records per worker, imbalance λ). With
+# --embedded it runs on an embedded MiniCluster instead (no cluster needed).
 #
-# Usage: bin/run-job.sh PARAMS.yaml [--partitioner NAME]
+# Usage: bin/run-job.sh PARAMS.yaml [--partitioner NAME] [--embedded]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
 
-[ $# -ge 1 ] || die "usage: bin/run-job.sh PARAMS.yaml [--partitioner NAME]"
+[ $# -ge 1 ] || die "usage: bin/run-job.sh PARAMS.yaml [--partitioner NAME] [--embedded]"
 params=$1
 shift
 [ -f "$params" ] || die "params: no file at $params"
 partitioner_args=()
+embedded=0
 while [ $# -gt 0 ]; do
   case $1 in
     --partitioner) [ $# -ge 2 ] || die "--partitioner needs a name"; partitioner_args=(--partitioner "$2"); shift 2 ;;
+    --embedded) embedded=1; shift ;;
     *) die "unknown argument: $1" ;;
   esac
 done
+
+if [ $embedded = 1 ]; then
+  build_artifacts
+  run_embedded "$(realpath "$params")" "${partitioner_args[@]}"
+  exit 0
+fi
 
 FLINK_HOME=$(flink_home)
 [ -x "$FLINK_HOME/bin/flink" ] || die "cluster: Flink is not installed; run bin/flink-cluster.sh start first"

@@ -186,16 +186,27 @@ impl Params {
 
     /// Parses params, resolves their relative file paths against `base_dir`, then validates them.
     pub fn parse_in(yaml: &str, origin: &str, base_dir: &Path) -> Result<Self, ParamsError> {
-        let mut params: Params = serde_norway::from_str(yaml)
-            .map_err(|e| ParamsError::Yaml { origin: origin.to_string(), message: e.to_string() })?;
+        let mut params: Params = serde_norway::from_str(yaml).map_err(|e| ParamsError::Yaml {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
         params.resolve_paths(base_dir);
-        params.validate().map_err(|source| ParamsError::Invalid { origin: origin.to_string(), source })?;
+        params.validate().map_err(|source| ParamsError::Invalid {
+            origin: origin.to_string(),
+            source,
+        })?;
         Ok(params)
     }
 
     /// Makes the relative file paths absolute, relative to `base_dir`.
     pub fn resolve_paths(&mut self, base_dir: &Path) {
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base_dir.join(p)
+            }
+        };
         self.payload.text_path = resolve(&self.payload.text_path);
         if let Some(t) = &self.workload.text_path {
             self.workload.text_path = Some(resolve(t));

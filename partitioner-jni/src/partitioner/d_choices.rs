@@ -1,12 +1,13 @@
 //! Partitioner that sends head keys to the least loaded of `d` hashed candidates and tail keys by PKG
 //! (D-Choices, Nasir et al., "When Two Choices Are not Enough", ICDE 2016).
 
-use super::{Partitioner, RouterConfig, pkg::Pkg, w_choices::Head};
+use super::{Partitioner, RouterConfig, w_choices::Head};
 use crate::error::ConfigError;
 use crate::hashing::{reduce, seeded_hash64};
 
 /// Partitioner implementing D-Choices. `d` is re-derived every `recompute_every` records from the head's
-/// estimated shares with [`choose_d`]; when `d ≥ P` head keys may use every worker (W-Choices).
+/// guaranteed shares with [`choose_d`]; when `d ≥ P` head keys may use every worker (W-Choices). Tail keys
+/// use PKG over the first two head candidates.
 #[derive(Debug, Clone)]
 pub struct DChoices {
     n: u32,
@@ -39,14 +40,16 @@ impl DChoices {
 
     fn recompute_d(&mut self) {
         let m = self.head.summary.total() as f64;
-        let head: Vec<f64> = self
+        // The head as `observe` sees it: guaranteed shares above θ, largest first.
+        let mut head: Vec<f64> = self
             .head
             .summary
             .top(usize::MAX)
             .into_iter()
-            .map(|e| e.count as f64 / m)
+            .map(|e| Head::guaranteed(&e) / m)
             .filter(|&p| p > self.head.theta)
             .collect();
+        head.sort_unstable_by(|a, b| b.total_cmp(a));
         if let Some(&p1) = head.first() {
             let p_head = head.iter().sum::<f64>().min(1.0);
             self.d = choose_d(p1, p_head, head.len(), self.n, self.epsilon);
@@ -91,14 +94,19 @@ impl Partitioner for DChoices {
             self.since_recompute = 0;
             self.recompute_d();
         }
-        if !self.head.observe(key) {
-            return Pkg::choose(&mut self.sent, key, self.n);
-        }
-        let w = if self.d >= self.n {
+        // Tail keys use PKG over the first two of the head candidates (as `LBDChoice.java`, whose tail
+        // choices are hash[0] and hash[1]), so a key that crosses the head boundary, as every key does
+        // while the summary has seen fewer than 1/θ records, keeps its workers instead of gaining two more.
+        let d = if self.head.observe(key) {
+            self.d
+        } else {
+            2.min(self.n)
+        };
+        let w = if d >= self.n {
             super::argmin(self.sent.iter().copied()) as u32
         } else {
             let mut best = reduce(seeded_hash64(key, 0), self.n);
-            for i in 1..u64::from(self.d) {
+            for i in 1..u64::from(d) {
                 let c = reduce(seeded_hash64(key, i), self.n);
                 if self.sent[c as usize] < self.sent[best as usize] {
                     best = c;

@@ -3,10 +3,13 @@
 
 use super::{Partitioner, RouterConfig, argmin, pkg::Pkg};
 use crate::error::ConfigError;
-use crate::space_saving::SpaceSaving;
+use crate::space_saving::{Estimate, SpaceSaving};
 
-/// Head detection shared by D-Choices and W-Choices: a key is in the head when its SpaceSaving count
-/// exceeds θ of the records this router has seen.
+/// Head detection shared by D-Choices and W-Choices: a key is in the head when its guaranteed SpaceSaving
+/// count (count − error) exceeds θ of the records this router has seen. The estimate itself is an upper
+/// bound: a key that just took over a counter inherits the evicted key's count as error, which can be up to
+/// `m / capacity`; with θ below `1 / capacity` (the default 1/(5P) is, from P = 21 on) every fresh tail key
+/// would look like a head key and could reach any worker.
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
     pub(crate) summary: SpaceSaving,
@@ -32,7 +35,13 @@ impl Head {
         let m = self.summary.total() as f64;
         self.summary
             .get(key)
-            .is_some_and(|e| e.count as f64 > self.theta * m)
+            .is_some_and(|e| Self::guaranteed(&e) > self.theta * m)
+    }
+
+    /// The count `e`'s key is guaranteed to have (a lower bound of its true count).
+    #[inline]
+    pub(crate) fn guaranteed(e: &Estimate) -> f64 {
+        (e.count - e.error) as f64
     }
 }
 

@@ -41,6 +41,10 @@ public final class TwoPhasePipeline {
             JobParams params,
             Task<A> task,
             UnaryOperator<DataStream<Event>> afterRouter) {
+        // Chained operators hand records on without a defensive copy (the router is chained to the
+        // source). Safe here: no operator keeps a reference to an input record after processing it,
+        // and partials reach the merge through the network, deserialised into fresh objects.
+        env.getConfig().enableObjectReuse();
         DataGeneratorSource<Event> source = new DataGeneratorSource<>(
                 new WorkloadGenerator(params),
                 params.records,
