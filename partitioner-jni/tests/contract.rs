@@ -219,16 +219,22 @@ fn strategy_specific_settings_are_rejected_by_the_strategies_that_use_them() {
     let err = build("saspartitioner", &online).expect_err("capacity < count");
     assert!(err.to_string().contains("hot_keys.online.capacity"), "{err}");
 
-    // The mask of saspartitioner and dalton-offline needs a positive Zipf exponent.
+    // The mask needs a positive Zipf exponent; every strategy rejects a bad one, naming its config key.
     let mut bad_alpha = RouterConfig {
         workers: WORKERS,
         ..RouterConfig::default()
     };
     bad_alpha.hot_keys.alpha = -1.0;
-    for name in ["saspartitioner", "dalton-offline"] {
+    for name in NAMES {
         let err = build(name, &bad_alpha).expect_err(name);
         assert!(
-            matches!(err, ConfigError::Invalid { .. }) && err.to_string().contains("alpha"),
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "hot_keys.alpha",
+                    ..
+                }
+            ) && err.to_string().contains("`hot_keys.alpha`"),
             "{name}: {err}"
         );
     }

@@ -217,13 +217,26 @@ pub enum HotKeyMode {
 
 impl HotKeyConfig {
     pub(crate) fn mask(&self, workers: u32) -> Result<Mask, ConfigError> {
-        Mask::zipf(
+        let mask = Mask::zipf(
             workers as usize,
             self.alpha,
             self.count,
             self.true_hot_keys,
             self.spread_keys,
-        )
+        );
+        mask.map_err(|e| match e {
+            // The mask names its own arguments; in a config they live under `hot_keys`.
+            ConfigError::Invalid { key, value, reason } => {
+                let key = match key {
+                    "alpha" => "hot_keys.alpha",
+                    "true_hot_keys" => "hot_keys.true_hot_keys",
+                    "hot_keys" => "hot_keys.count",
+                    other => other,
+                };
+                ConfigError::Invalid { key, value, reason }
+            }
+            other => other,
+        })
     }
 
     pub(crate) fn detector(&self, workers: u32) -> Result<HotKeys, ConfigError> {
@@ -431,6 +444,7 @@ impl RouterConfig {
                 "must be >= 1",
             ));
         }
+        self.hot_keys.mask(self.workers)?;
         if self.saspartitioner.stats_intervals == 0 {
             return Err(ConfigError::invalid(
                 "saspartitioner.stats_intervals",
