@@ -1,16 +1,33 @@
-//! The SaS agent: today the offline evaluator of routers; the gRPC agent server, the learners and the
-//! simulator join it in later modules.
+//! The SaS agent: the gRPC agent server, the offline evaluator of routers, the learners' environment
+//! (simulator and the shared observation and reward code) and offline datasets.
 //!
 //! # Layout
 //!
 //! * [`eval`]: replays a generated stream through partitioners of the router core and measures balance
 //!   (λ, NMAD), hot-key fragmentation and routing time per record.
 //! * [`table`]: plain-text tables for the terminal.
+//! * [`env`](mod@env): the [`Environment`](env::Environment) trait the learners act in (env-space actions,
+//!   truncation-only episodes); [`env::features`], the one code path for observations and rewards (live,
+//!   simulated and offline); [`env::sim`], the simulator over the router core's `saspartitioner`.
+//! * [`offline`]: the offline dataset format (`meta.json` + `transitions.jsonl`), its writer and reader.
+//! * [`collect`]: records an offline dataset in the simulator under the `dalton-offline` behaviour policy.
+//! * [`server`]: the gRPC agent (`sas.v1.Agent` from `proto/`, reached through [`pb`]) beside
+//!   `grpc.health.v1` and `/metrics`; [`coordinator`] assembles steps from reports (deadlines and
+//!   imputation included); [`policy`] is what answers a step, at once; `shutdown` fans one signal out.
 //!
 //! The `sas-agent` binary (`src/main.rs`) only parses the command line, dispatches and maps errors to
 //! exit codes.
 
 #![deny(missing_docs)]
 
+pub mod collect;
+pub mod coordinator;
+pub mod env;
 pub mod eval;
+pub mod offline;
+pub mod pb;
+pub mod policy;
+pub mod serve_cmd;
+pub mod server;
+mod shutdown;
 pub mod table;

@@ -2,6 +2,8 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sas_agent::collect::{self, CollectConfig, CollectSummary};
+use sas_agent::env::sim::SimConfig;
 use sas_agent::eval::{self, EvalConfig, RouterReport};
 use sas_agent::table;
 use sas_router::mask::Mask;
@@ -26,6 +28,26 @@ enum Command {
     EvalRouters(EvalArgs),
     /// Print the mask (worker range per true hot key) and the action dimension for a Zipf workload.
     Mask(MaskArgs),
+    /// Record an offline dataset in the simulator under the dalton-offline behaviour policy.
+    CollectSim(CollectSimArgs),
+    /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
+    Serve(ServeArgs),
+    /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// YAML settings (every key optional; see docs/agent.md). Default: 127.0.0.1:50051, metrics :9464.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    /// The agent's gRPC address.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    addr: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,11 +135,51 @@ struct MaskArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct CollectSimArgs {
+    /// Number of workers P.
+    #[arg(long, default_value_t = 32)]
+    workers: u32,
+    /// Zipf exponent α of the stream (and of the mask).
+    #[arg(long, default_value_t = 1.5)]
+    alpha: f64,
+    /// Worker capacities are drawn from [1 − s, 1 + s].
+    #[arg(long, default_value_t = 0.0)]
+    capacity_spread: f64,
+    /// Transitions to record.
+    #[arg(long)]
+    steps: u64,
+    /// Seed of the capacities, the stream and the behaviour policy.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Dataset directory (created; an existing dataset there is replaced).
+    #[arg(long)]
+    out: PathBuf,
+    /// Steps per logical episode (the last one is marked truncated).
+    #[arg(long, default_value_t = 128)]
+    episode_length: u64,
+    /// Records routed per step (one second of event time).
+    #[arg(long, default_value_t = SimConfig::default().records_per_step)]
+    records_per_step: u64,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::EvalRouters(args) => eval_routers(args),
         Command::Mask(args) => mask(args),
+        Command::CollectSim(args) => collect_sim(args),
+        Command::Serve(args) => {
+            sas_agent::serve_cmd::load_config(args.config.as_deref()).and_then(sas_agent::serve_cmd::serve)
+        }
+        Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -281,4 +343,46 @@ fn mask(args: MaskArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn collect_sim(args: CollectSimArgs) -> anyhow::Result<()> {
+    let config = CollectConfig {
+        sim: SimConfig {
+            workers: args.workers,
+            alpha: args.alpha,
+            capacity_spread: args.capacity_spread,
+            records_per_step: args.records_per_step,
+            episode_length: args.episode_length,
+            seed: args.seed,
+            ..SimConfig::default()
+        },
+        steps: args.steps,
+        out: args.out,
+        progress: !args.json && std::io::stderr().is_terminal(),
+    };
+    let summary = collect::run(&config).context("collect-sim")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", collect_report(&summary));
+    }
+    Ok(())
+}
+
+fn collect_report(s: &CollectSummary) -> String {
+    format!(
+        "wrote {} transitions ({} episodes) to {}\n\
+         obs_dim {}, action_dim {}\n\
+         behaviour (dalton-offline): mean λ {:.4}, mean nmad {:.4}, mean reward {:.4}\n\
+         initial table: mean λ {:.4}\n",
+        s.transitions,
+        s.episodes,
+        s.out.display(),
+        s.obs_dim,
+        s.action_dim,
+        s.behaviour_imbalance,
+        s.behaviour_nmad,
+        s.mean_reward,
+        s.initial_imbalance,
+    )
 }

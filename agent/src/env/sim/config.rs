@@ -1,0 +1,367 @@
+//! The simulator's settings and their validation.
+
+use crate::env::features::{FeatureError, InitialPerf};
+use sas_router::ConfigError;
+use sas_router::partitioner::RouterConfig;
+use sas_router::workload::WorkloadConfig;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Everything the simulator needs; one seed drives the capacities, the stream and the router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Number of workers P. Default 32.
+    pub workers: u32,
+    /// Number of distinct keys K. Default 100 000.
+    pub keys: u64,
+    /// Zipf exponent α of the stream (0 = uniform keys). Default 1.5.
+    pub alpha: f64,
+    /// Hot keys (rows of the routing table; keys `0..hot_keys` by static rank). Default 10.
+    pub hot_keys: usize,
+    /// Zipf exponent the mask is drawn for; `None` = `alpha`. Needed when `alpha` is 0. It stays fixed
+    /// through an `alpha_shift`: the mask is the action layout and cannot change under a policy.
+    pub mask_alpha: Option<f64>,
+    /// Worker capacities are drawn uniformly from `[1 − s, 1 + s]`, `s` in `[0, 1)`. Default 0.
+    pub capacity_spread: f64,
+    /// Records routed per step; one step is one second of event time. Default 20 000.
+    pub records_per_step: u64,
+    /// Busy ratio of every worker when each one's load is proportional to its capacity, in `(0, 1]`.
+    /// Default 0.7.
+    pub utilisation: f64,
+    /// Baseline perf of the reward (`f = (initial_perf − perf)/initial_perf`), > 0. Default 0.6.
+    pub initial_perf: f64,
+    /// Steps per logical episode; the last one is truncated. Default 128.
+    pub episode_length: u64,
+    /// Seed of the capacities, the stream and the router. Default 0.
+    pub seed: u64,
+    /// Changes during the run, applied together. Default none.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            workers: 32,
+            keys: 100_000,
+            alpha: 1.5,
+            hot_keys: 10,
+            mask_alpha: None,
+            capacity_spread: 0.0,
+            records_per_step: 20_000,
+            utilisation: 0.7,
+            initial_perf: 0.6,
+            episode_length: 128,
+            seed: 0,
+            scenarios: Vec::new(),
+        }
+    }
+}
+
+/// A change of the simulated world during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scenario {
+    /// From step `at_step` on, the stream's Zipf exponent is `new_alpha` (the mask does not change).
+    AlphaShift {
+        /// First step with the new exponent.
+        at_step: u64,
+        /// The new exponent (≥ 0).
+        new_alpha: f64,
+    },
+    /// An extra key (id `keys`, hashed like any cold key) whose share of the stream jumps every
+    /// `every_steps` steps between a high band `[mid, max_share)` and a low band `[min_share, mid)`
+    /// (the router core's `zipf-drifting-key` workload).
+    DriftingHotKey {
+        /// Lowest share of the drifting key, in `[0, 1)`.
+        min_share: f64,
+        /// Highest share, in `(min_share, 1]`.
+        max_share: f64,
+        /// Steps between two jumps (> 0).
+        every_steps: u64,
+    },
+    /// From step `at_step` on, worker `worker` runs at `factor` times its capacity (`factor` > 0; below 1
+    /// is slower).
+    SlowWorker {
+        /// The worker (< `workers`).
+        worker: u32,
+        /// Capacity multiplier.
+        factor: f64,
+        /// First slow step.
+        at_step: u64,
+    },
+}
+
+/// The simulator could not be built.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum SimError {
+    /// A setting is out of range.
+    #[error("invalid `{key}` = {value}: {reason}")]
+    Invalid {
+        /// The setting, as in the config file (`scenarios[i].field` for a scenario).
+        key: String,
+        /// Its value, printed.
+        value: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// The router core rejected the derived router or workload settings.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The reward's baseline is unusable.
+    #[error(transparent)]
+    Features(#[from] FeatureError),
+}
+
+fn invalid(key: impl Into<String>, value: impl ToString, reason: &'static str) -> SimError {
+    SimError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        reason,
+    }
+}
+
+impl SimConfig {
+    /// Checks every setting; the error names the first bad one.
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] naming the key, or [`SimError::Config`] from the router core.
+    pub fn validate(&self) -> Result<(), SimError> {
+        if self.workers == 0 || self.workers > 32_768 {
+            return Err(invalid("workers", self.workers, "must be in 1..=32768"));
+        }
+        if self.keys == 0 {
+            return Err(invalid("keys", self.keys, "must be > 0"));
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return Err(invalid("alpha", self.alpha, "must be finite and >= 0"));
+        }
+        if self.hot_keys == 0 {
+            return Err(invalid("hot_keys", self.hot_keys, "must be > 0"));
+        }
+        let mask_alpha = self.mask_alpha();
+        if !(mask_alpha.is_finite() && mask_alpha > 0.0) {
+            return Err(invalid(
+                "mask_alpha",
+                mask_alpha,
+                "must be finite and > 0 (set it when alpha is 0)",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.capacity_spread) {
+            return Err(invalid(
+                "capacity_spread",
+                self.capacity_spread,
+                "must be in [0, 1)",
+            ));
+        }
+        if self.records_per_step == 0 {
+            return Err(invalid("records_per_step", 0, "must be > 0"));
+        }
+        if !(self.utilisation > 0.0 && self.utilisation <= 1.0) {
+            return Err(invalid("utilisation", self.utilisation, "must be in (0, 1]"));
+        }
+        InitialPerf::new(self.initial_perf)?;
+        if self.episode_length == 0 {
+            return Err(invalid("episode_length", 0, "must be > 0"));
+        }
+        self.validate_scenarios()?;
+        self.router_config().validate()?;
+        Ok(())
+    }
+
+    fn validate_scenarios(&self) -> Result<(), SimError> {
+        let mut drifting = 0;
+        for (i, s) in self.scenarios.iter().enumerate() {
+            let key = |field: &str| format!("scenarios[{i}].{field}");
+            match *s {
+                Scenario::AlphaShift { new_alpha, .. } => {
+                    if !(new_alpha.is_finite() && new_alpha >= 0.0) {
+                        return Err(invalid(key("new_alpha"), new_alpha, "must be finite and >= 0"));
+                    }
+                }
+                Scenario::DriftingHotKey {
+                    min_share,
+                    max_share,
+                    every_steps,
+                } => {
+                    drifting += 1;
+                    if drifting > 1 {
+                        return Err(invalid(key("kind"), "drifting_hot_key", "may appear only once"));
+                    }
+                    if !(0.0..1.0).contains(&min_share) {
+                        return Err(invalid(key("min_share"), min_share, "must be in [0, 1)"));
+                    }
+                    if !(max_share > min_share && max_share <= 1.0) {
+                        return Err(invalid(key("max_share"), max_share, "must be in (min_share, 1]"));
+                    }
+                    if every_steps == 0 {
+                        return Err(invalid(key("every_steps"), 0, "must be > 0"));
+                    }
+                }
+                Scenario::SlowWorker { worker, factor, .. } => {
+                    if worker >= self.workers {
+                        return Err(invalid(key("worker"), worker, "must be < workers"));
+                    }
+                    if !(factor.is_finite() && factor > 0.0) {
+                        return Err(invalid(key("factor"), factor, "must be finite and > 0"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Zipf exponent the mask assumes.
+    pub fn mask_alpha(&self) -> f64 {
+        self.mask_alpha.unwrap_or(self.alpha)
+    }
+
+    /// The router settings every partitioner of the simulation is built from (the SaS router and a
+    /// behaviour policy alike), so they share the mask.
+    pub fn router_config(&self) -> RouterConfig {
+        let mut router = RouterConfig {
+            workers: self.workers,
+            seed: self.seed,
+            num_keys: self.keys,
+            ..RouterConfig::default()
+        };
+        router.hot_keys.count = self.hot_keys;
+        router.hot_keys.alpha = self.mask_alpha();
+        router
+    }
+
+    /// The stream's Zipf exponent from each step on where it changes: `(0, alpha)` first, then every
+    /// `alpha_shift` by step (a later-listed shift wins a tie).
+    pub fn alpha_phases(&self) -> Vec<(u64, f64)> {
+        let mut phases = vec![(0, self.alpha)];
+        for s in &self.scenarios {
+            if let Scenario::AlphaShift { at_step, new_alpha } = *s {
+                phases.push((at_step, new_alpha));
+            }
+        }
+        // Stable: among equal steps the later-listed shift ends up last, and `alpha_at` takes the last.
+        phases.sort_by_key(|&(at, _)| at);
+        phases
+    }
+
+    /// The stream's Zipf exponent at `step`.
+    pub fn alpha_at(&self, step: u64) -> f64 {
+        self.alpha_phases()
+            .into_iter()
+            .rfind(|&(at, _)| at <= step)
+            .map_or(self.alpha, |(_, a)| a)
+    }
+
+    /// Worker `w`'s capacity multiplier at `step` from `slow_worker` scenarios (1 when none applies).
+    pub fn slowdown_at(&self, w: usize, step: u64) -> f64 {
+        self.scenarios
+            .iter()
+            .filter_map(|s| match *s {
+                Scenario::SlowWorker {
+                    worker,
+                    factor,
+                    at_step,
+                } if worker as usize == w && at_step <= step => Some(factor),
+                _ => None,
+            })
+            .product()
+    }
+
+    /// The generated stream at Zipf exponent `alpha`: one step is one second of event time.
+    pub fn workload_config(&self, alpha: f64) -> WorkloadConfig {
+        let mut workload = WorkloadConfig {
+            kind: "zipf".into(),
+            alpha,
+            keys: self.keys,
+            rate: self.records_per_step,
+            seed: self.seed,
+            ..WorkloadConfig::default()
+        };
+        for s in &self.scenarios {
+            if let Scenario::DriftingHotKey {
+                min_share,
+                max_share,
+                every_steps,
+            } = *s
+            {
+                workload.kind = "zipf-drifting-key".into();
+                workload.drift_min = min_share;
+                workload.drift_max = max_share;
+                workload.shift_interval_ms = every_steps.saturating_mul(1000);
+            }
+        }
+        workload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_yaml_like_json_parses() {
+        SimConfig::default().validate().unwrap();
+        let c: SimConfig = serde_json::from_str(
+            r#"{ "workers": 8, "scenarios": [
+                { "kind": "alpha_shift", "at_step": 10, "new_alpha": 1.0 },
+                { "kind": "slow_worker", "worker": 2, "factor": 0.5, "at_step": 3 },
+                { "kind": "drifting_hot_key", "min_share": 0.01, "max_share": 0.2, "every_steps": 5 } ] }"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.alpha_at(9), 1.5);
+        assert_eq!(c.alpha_at(10), 1.0);
+        assert_eq!(c.slowdown_at(2, 2), 1.0);
+        assert_eq!(c.slowdown_at(2, 3), 0.5);
+        assert_eq!(c.workload_config(1.0).kind, "zipf-drifting-key");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = serde_json::from_str::<SimConfig>(r#"{ "worker": 8 }"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `worker`"), "{e}");
+        let e = serde_json::from_str::<SimConfig>(
+            r#"{ "scenarios": [{ "kind": "slow_worker", "worker": 1, "factor": 0.5, "at": 3 }] }"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `at`"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_bad_key() {
+        let bad = |c: SimConfig| c.validate().unwrap_err().to_string();
+        let e = bad(SimConfig {
+            capacity_spread: 1.0,
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`capacity_spread`"), "{e}");
+        let e = bad(SimConfig {
+            alpha: 0.0,
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`mask_alpha`"), "{e}");
+        let e = bad(SimConfig {
+            initial_perf: 0.0,
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`initial_perf`"), "{e}");
+        let e = bad(SimConfig {
+            scenarios: vec![Scenario::SlowWorker {
+                worker: 32,
+                factor: 0.5,
+                at_step: 0,
+            }],
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`scenarios[0].worker`"), "{e}");
+        let e = bad(SimConfig {
+            scenarios: vec![Scenario::DriftingHotKey {
+                min_share: 0.2,
+                max_share: 0.1,
+                every_steps: 5,
+            }],
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`scenarios[0].max_share`"), "{e}");
+    }
+}

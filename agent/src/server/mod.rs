@@ -1,0 +1,305 @@
+//! The agent server: the `sas.v1.Agent` gRPC service beside `grpc.health.v1`, a Prometheus `/metrics`
+//! endpoint, and a deadline task that closes steps whose reports are late.
+//!
+//! [`run`] takes bound listeners and a shutdown future, like mini-redis' `server::run`, so tests start
+//! it on port 0 and stop it when they are done.
+
+mod metrics;
+mod service;
+mod session;
+
+pub use service::AgentService;
+pub use session::{Mode, SessionSpec};
+
+use crate::env::features::InitialPerf;
+use crate::offline::DatasetWriter;
+use crate::pb;
+use crate::policy::{ActionPolicy, InitialTable};
+use crate::shutdown::Shutdown;
+use metrics::Metrics;
+use serde::{Deserialize, Serialize};
+use session::Session;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+/// Settings of `sas-agent serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// gRPC address. Default 127.0.0.1:50051 (loopback: the agent trusts its clients).
+    pub bind: SocketAddr,
+    /// Prometheus `/metrics` address. Default 127.0.0.1:9464.
+    pub metrics_bind: SocketAddr,
+    /// Baseline perf of the reward (`2f + f|f|`, f relative to it); must be > 0. Default 0.6.
+    pub initial_perf: f64,
+    /// Steps per episode; every `episode_length`-th step is a truncation. Default 128.
+    pub episode_length: u64,
+    /// A step closes this many intervals after its first report even if reports are missing. Default 2.
+    pub deadline_intervals: f64,
+    /// Open sessions at most. Default 64.
+    pub max_sessions: usize,
+    /// Largest request accepted (bytes). Default 1 MiB.
+    pub max_message_bytes: usize,
+    /// Directory COLLECT sessions write their offline dataset to (one subdirectory per session).
+    pub offline_dir: Option<PathBuf>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            initial_perf: 0.6,
+            episode_length: 128,
+            deadline_intervals: 2.0,
+            max_sessions: 64,
+            max_message_bytes: 1 << 20,
+            offline_dir: None,
+        }
+    }
+}
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is out of range.
+    #[error("invalid `{key}` = {value}: {reason}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// The gRPC transport failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// A socket failed.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ServeConfig {
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<InitialPerf, ServeError> {
+        let initial = InitialPerf::new(self.initial_perf).map_err(|_| ServeError::Invalid {
+            key: "initial_perf",
+            value: self.initial_perf.to_string(),
+            reason: "must be a finite number > 0",
+        })?;
+        if !(self.deadline_intervals.is_finite() && self.deadline_intervals >= 1.0) {
+            return Err(ServeError::Invalid {
+                key: "deadline_intervals",
+                value: self.deadline_intervals.to_string(),
+                reason: "must be >= 1",
+            });
+        }
+        if self.max_sessions == 0 {
+            return Err(ServeError::Invalid {
+                key: "max_sessions",
+                value: "0".into(),
+                reason: "must be > 0",
+            });
+        }
+        Ok(initial)
+    }
+}
+
+/// Makes the policy (and, for COLLECT sessions, the dataset writer) of a new session.
+pub trait PolicyFactory: Send + Sync + std::fmt::Debug {
+    /// The policy serving a session of this shape; an error refuses the session.
+    fn policy_for(
+        &self,
+        spec: &SessionSpec,
+    ) -> Result<Arc<dyn ActionPolicy>, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Where a COLLECT session records its transitions.
+    fn offline_writer(
+        &self,
+        spec: &SessionSpec,
+    ) -> Result<Option<DatasetWriter>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// Serves the initial table (uniform inside each mask range) and records COLLECT sessions under
+/// `offline_dir`.
+#[derive(Debug, Default)]
+pub struct InitialTableFactory {
+    offline_dir: Option<PathBuf>,
+    next: AtomicU64,
+}
+
+impl InitialTableFactory {
+    /// A factory writing COLLECT datasets under `offline_dir`.
+    pub fn new(offline_dir: Option<PathBuf>) -> Self {
+        Self {
+            offline_dir,
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PolicyFactory for InitialTableFactory {
+    fn policy_for(
+        &self,
+        spec: &SessionSpec,
+    ) -> Result<Arc<dyn ActionPolicy>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Arc::new(InitialTable::new(spec.action_dim())))
+    }
+
+    fn offline_writer(
+        &self,
+        spec: &SessionSpec,
+    ) -> Result<Option<DatasetWriter>, Box<dyn std::error::Error + Send + Sync>> {
+        match (&self.offline_dir, spec.mode) {
+            (Some(dir), Mode::Collect) => {
+                let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = dir.join(format!("{}-{n}", spec.job_name.replace(['/', ' '], "_")));
+                let meta = crate::offline::Meta::new(&spec.mask, format!("job {}", spec.job_name));
+                Ok(Some(DatasetWriter::create(&path, meta)?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// State shared by the service and the server's tasks.
+#[derive(Debug)]
+pub(crate) struct AgentState {
+    pub(crate) config: ServeConfigResolved,
+    pub(crate) sessions: Mutex<HashMap<String, Arc<Session>>>,
+    pub(crate) next_session: AtomicU64,
+    pub(crate) policies: Arc<dyn PolicyFactory>,
+    pub(crate) metrics: Metrics,
+    notify_shutdown: broadcast::Sender<()>,
+}
+
+/// The validated settings the service reads.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeConfigResolved {
+    pub(crate) initial_perf: InitialPerf,
+    pub(crate) episode_length: u64,
+    pub(crate) deadline_intervals: f64,
+    pub(crate) max_sessions: usize,
+}
+
+impl AgentState {
+    pub(crate) fn shutdown(&self) -> Shutdown {
+        Shutdown::new(self.notify_shutdown.subscribe())
+    }
+}
+
+/// Runs the agent until `shutdown` completes: gRPC (agent + health) on `listener`, `/metrics` on
+/// `metrics_listener`, and the deadline task; then stops every task and waits for them.
+///
+/// # Errors
+/// [`ServeError`] for a bad setting or a transport failure.
+pub async fn run(
+    config: ServeConfig,
+    policies: Arc<dyn PolicyFactory>,
+    listener: TcpListener,
+    metrics_listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let initial_perf = config.validate()?;
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let state = Arc::new(AgentState {
+        config: ServeConfigResolved {
+            initial_perf,
+            episode_length: config.episode_length,
+            deadline_intervals: config.deadline_intervals,
+            max_sessions: config.max_sessions,
+        },
+        sessions: Mutex::new(HashMap::new()),
+        next_session: AtomicU64::new(1),
+        policies,
+        metrics: Metrics::new(),
+        notify_shutdown: notify_shutdown.clone(),
+    });
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::agent_server::AgentServer<AgentService>>()
+        .await;
+    let service = pb::agent_server::AgentServer::new(AgentService { state: state.clone() })
+        .max_decoding_message_size(config.max_message_bytes);
+
+    let deadlines = tokio::spawn(close_overdue_steps(state.clone(), state.shutdown()));
+    let metrics = tokio::spawn(serve_metrics(state.clone(), metrics_listener, state.shutdown()));
+
+    let mut grpc_shutdown = state.shutdown();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, async move { grpc_shutdown.recv().await });
+
+    let grpc = tokio::spawn(grpc);
+    shutdown.await;
+    tracing::info!("shutting down");
+    health_reporter
+        .set_not_serving::<pb::agent_server::AgentServer<AgentService>>()
+        .await;
+    // Receivers may all be gone already; that is fine.
+    let _ = notify_shutdown.send(());
+    let (grpc, _, _) = tokio::join!(grpc, deadlines, metrics);
+    for session in state.sessions.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        session.finish();
+    }
+    match grpc {
+        Ok(result) => result.map_err(ServeError::from),
+        Err(join) => {
+            tracing::error!(cause = %join, "gRPC task failed");
+            Ok(())
+        }
+    }
+}
+
+/// Every quarter interval, closes the steps whose deadline passed (missing reports imputed).
+async fn close_overdue_steps(state: Arc<AgentState>, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.recv() => return,
+        }
+        let sessions: Vec<Arc<Session>> = state
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let now = Instant::now();
+        for s in sessions {
+            let deadline = s.spec.interval.mul_f64(state.config.deadline_intervals);
+            for outcome in s.close_overdue(now, deadline) {
+                state.metrics.record_step(&outcome);
+            }
+        }
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format.
+async fn serve_metrics(state: Arc<AgentState>, listener: TcpListener, mut shutdown: Shutdown) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move { state.metrics.render() }
+        }),
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.recv().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(cause = %e, "metrics endpoint failed");
+    }
+}

@@ -1,0 +1,278 @@
+//! One job's session: its shape, its step collector, its policy and the channel its routing tables are
+//! published on.
+
+use crate::coordinator::{ClosedStep, ReportShape, StepCollector};
+use crate::env::features::{InitialPerf, features};
+use crate::offline::{DatasetWriter, Transition};
+use crate::pb;
+use crate::policy::{ActionPolicy, Experience};
+use sas_router::mask::Mask;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What a session does with its steps (the proto's `SessionMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deterministic actions, no learning.
+    Serve,
+    /// Sampled actions, learning.
+    Train,
+    /// No actions; transitions of the routers' own behaviour are recorded.
+    Collect,
+}
+
+/// The declared shape of a session.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    /// A name for logs and dataset directories.
+    pub job_name: String,
+    /// Number of workers P.
+    pub workers: usize,
+    /// Number of routers reporting.
+    pub routers: usize,
+    /// Reporting interval.
+    pub interval: Duration,
+    /// Intervals averaged into one observation.
+    pub window_intervals: usize,
+    /// The mask actions are laid out in.
+    pub mask: Mask,
+    /// What the session does with its steps.
+    pub mode: Mode,
+}
+
+impl SessionSpec {
+    /// Observation dimension, 2P.
+    pub fn observation_dim(&self) -> usize {
+        2 * self.workers
+    }
+
+    /// Action dimension, the mask's.
+    pub fn action_dim(&self) -> usize {
+        self.mask.action_dim()
+    }
+}
+
+/// What one closed step produced, for metrics and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepOutcome {
+    pub(crate) step: u64,
+    pub(crate) imbalance: f64,
+    pub(crate) nmad: f64,
+    pub(crate) reward: f64,
+    pub(crate) imputed_workers: usize,
+    /// Time from the step's closing to its table being published.
+    pub(crate) reply: Duration,
+}
+
+#[derive(Debug)]
+struct StepState {
+    collector: StepCollector,
+    /// When each open interval's first report arrived (its deadline runs from there).
+    first_seen: BTreeMap<u64, Instant>,
+    steps: u64,
+    /// Observation and action of the previous step, waiting for their reward.
+    last: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+/// A live session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) spec: SessionSpec,
+    policy: Arc<dyn ActionPolicy>,
+    initial_perf: InitialPerf,
+    episode_length: u64,
+    state: Mutex<StepState>,
+    tables: watch::Sender<pb::RoutingTableUpdate>,
+    offline: Option<Mutex<DatasetWriter>>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: String,
+        spec: SessionSpec,
+        policy: Arc<dyn ActionPolicy>,
+        initial_perf: InitialPerf,
+        episode_length: u64,
+        offline: Option<DatasetWriter>,
+    ) -> Self {
+        let shape = ReportShape {
+            workers: spec.workers,
+            routers: spec.routers,
+            window_intervals: spec.window_intervals,
+            action_dim: spec.action_dim(),
+        };
+        let initial = pb::RoutingTableUpdate {
+            step: 0,
+            model_version: policy.version(),
+            action: vec![1.0; spec.action_dim()],
+        };
+        Self {
+            id,
+            policy,
+            initial_perf,
+            episode_length: episode_length.max(1),
+            state: Mutex::new(StepState {
+                collector: StepCollector::new(shape),
+                first_seen: BTreeMap::new(),
+                steps: 0,
+                last: None,
+            }),
+            tables: watch::channel(initial).0,
+            offline: offline.map(Mutex::new),
+            spec,
+        }
+    }
+
+    /// The table channel routers subscribe to.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<pb::RoutingTableUpdate> {
+        self.tables.subscribe()
+    }
+
+    /// Number of steps taken.
+    pub(crate) fn steps(&self) -> u64 {
+        self.lock().steps
+    }
+
+    /// Finishes the offline dataset, if the session records one.
+    pub(crate) fn finish(&self) {
+        if let Some(writer) = &self.offline {
+            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = w.flush() {
+                tracing::error!(session = %self.id, cause = %e, "offline dataset not flushed");
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StepState> {
+        // A panic while holding the lock would be a bug in this module; recover the state rather than
+        // take the whole agent down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `f` to the collector (a report), notes the interval's arrival, then closes every step
+    /// that is complete.
+    pub(crate) fn with_collector<T>(
+        &self,
+        interval: u64,
+        f: impl FnOnce(&mut StepCollector) -> T,
+    ) -> (T, Vec<StepOutcome>) {
+        let mut state = self.lock();
+        state.first_seen.entry(interval).or_insert_with(Instant::now);
+        let out = f(&mut state.collector);
+        let mut outcomes = Vec::new();
+        while let Some(closed) = state.collector.take_complete() {
+            outcomes.extend(self.close_step(&mut state, closed));
+        }
+        (out, outcomes)
+    }
+
+    /// Closes every interval whose deadline (`deadline` after its first report) has passed.
+    pub(crate) fn close_overdue(&self, now: Instant, deadline: Duration) -> Vec<StepOutcome> {
+        let mut state = self.lock();
+        let overdue: Vec<u64> = state
+            .first_seen
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) >= deadline)
+            .map(|(&i, _)| i)
+            .collect();
+        let Some(&last) = overdue.last() else {
+            return Vec::new();
+        };
+        let closed = state.collector.take_overdue(last);
+        closed
+            .into_iter()
+            .filter_map(|c| self.close_step(&mut state, c))
+            .collect()
+    }
+
+    fn close_step(&self, state: &mut StepState, closed: ClosedStep) -> Option<StepOutcome> {
+        let started = Instant::now();
+        state.first_seen.remove(&closed.interval);
+        let busy_ms: Vec<f64> = closed.busy.iter().map(|b| b * 1000.0).collect();
+        let f = match features(&closed.counts, &busy_ms, self.initial_perf) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(session = %self.id, interval = closed.interval, cause = %e, "step skipped");
+                return None;
+            }
+        };
+        state.steps += 1;
+        let step = state.steps;
+        let truncated = step.is_multiple_of(self.episode_length);
+        let previous = state.last.take();
+        let action: Vec<f32> = match self.spec.mode {
+            Mode::Collect => behaviour_action(&closed.pairs),
+            Mode::Serve | Mode::Train => {
+                let a = self.policy.act(&f.obs, self.spec.mode == Mode::Serve);
+                let update = pb::RoutingTableUpdate {
+                    step,
+                    model_version: self.policy.version(),
+                    action: a.clone(),
+                };
+                // No receiver is fine: routers may subscribe later and get the latest table then.
+                let _ = self.tables.send(update);
+                a.iter().map(|&x| x as f32).collect()
+            }
+        };
+        let reply = started.elapsed();
+        if let Some((obs, prev_action)) = previous {
+            let experience = Experience {
+                obs,
+                action: prev_action,
+                reward: f.reward as f32,
+                next_obs: f.obs.clone(),
+                terminated: false,
+                truncated,
+            };
+            self.record(experience, step, f.balance.imbalance, f.balance.nmad);
+        }
+        state.last = Some((f.obs, action));
+        Some(StepOutcome {
+            step,
+            imbalance: f.balance.imbalance,
+            nmad: f.balance.nmad,
+            reward: f.reward,
+            imputed_workers: closed.imputed_workers,
+            reply,
+        })
+    }
+
+    fn record(&self, experience: Experience, step: u64, imbalance: f64, nmad: f64) {
+        match self.spec.mode {
+            Mode::Train => self.policy.learn(experience),
+            Mode::Collect => {
+                if let Some(writer) = &self.offline {
+                    let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                    let t = Transition {
+                        step,
+                        obs: experience.obs,
+                        action: experience.action,
+                        reward: experience.reward,
+                        next_obs: experience.next_obs,
+                        terminated: experience.terminated,
+                        truncated: experience.truncated,
+                        imbalance,
+                        nmad,
+                    };
+                    // Flushed per step: a crash loses at most the step being written.
+                    if let Err(e) = w.write(&t).and_then(|()| w.flush()) {
+                        tracing::error!(session = %self.id, cause = %e, "offline transition not written");
+                    }
+                }
+            }
+            Mode::Serve => {}
+        }
+    }
+}
+
+/// The behaviour action of a COLLECT step: records per mask pair over their maximum (env space [0, 1]).
+fn behaviour_action(pairs: &[f64]) -> Vec<f32> {
+    let max = pairs.iter().copied().fold(0.0, f64::max);
+    pairs
+        .iter()
+        .map(|&c| if max > 0.0 { (c / max) as f32 } else { 0.0 })
+        .collect()
+}

@@ -1,0 +1,366 @@
+//! The agent over real gRPC on loopback: a fake job opens a session, reports, receives routing tables;
+//! malformed messages get precise status codes; a subscriber that leaves and comes back gets the latest
+//! table; a step with a missing worker closes at its deadline with the worker imputed. Every wait is
+//! bounded.
+
+use sas_agent::pb::agent_client::AgentClient;
+use sas_agent::pb::{self, SessionMode};
+use sas_agent::server::{self, InitialTableFactory, ServeConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const WORKERS: u32 = 4;
+const LIMIT: Duration = Duration::from_secs(10);
+
+struct Agent {
+    client: AgentClient<Channel>,
+    metrics_addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<Result<(), server::ServeError>>,
+}
+
+async fn start_agent() -> Agent {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let factory = Arc::new(InitialTableFactory::new(None));
+    let handle = tokio::spawn(server::run(
+        ServeConfig::default(),
+        factory,
+        listener,
+        metrics,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = AgentClient::connect(format!("http://{addr}")).await.unwrap();
+    Agent {
+        client,
+        metrics_addr,
+        stop: Some(stop),
+        handle,
+    }
+}
+
+impl Agent {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        timeout(LIMIT, self.handle)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn open_request(mode: SessionMode) -> pb::OpenSessionRequest {
+    pb::OpenSessionRequest {
+        job_name: "test".into(),
+        workers: WORKERS,
+        routers: 1,
+        interval_ms: 100,
+        window_intervals: 1,
+        hot_key_mode: pb::HotKeyMode::Static as i32,
+        hot_keys: 10,
+        mask: None,
+        mask_alpha: 1.5,
+        mode: mode as i32,
+    }
+}
+
+fn worker(session: &str, interval: u64, worker: u32, busy_ms: f64) -> pb::WorkerReport {
+    pb::WorkerReport {
+        session_id: session.into(),
+        interval,
+        worker,
+        busy_ms,
+        backpressured_ms: 0.0,
+        interval_ms: 100.0,
+        records_in: 100,
+    }
+}
+
+fn router(session: &str, interval: u64) -> pb::RouterReport {
+    pb::RouterReport {
+        session_id: session.into(),
+        interval,
+        router: 0,
+        worker_counts: vec![100, 50, 25, 25],
+        hot_keys: vec![],
+        pair_counts: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_fake_job_gets_a_table_per_step() {
+    let mut agent = start_agent().await;
+    let open = agent
+        .client
+        .open_session(open_request(SessionMode::Serve))
+        .await
+        .unwrap()
+        .into_inner();
+    let mask = open.mask.clone().unwrap();
+    let expected = sas_router::mask::Mask::zipf(WORKERS as usize, 1.5, 10, 0, 0).unwrap();
+    assert_eq!(open.action_dim as usize, expected.action_dim());
+    assert_eq!(open.observation_dim, 2 * WORKERS);
+    assert_eq!(mask.ranges.len(), expected.true_hot_keys());
+
+    let mut tables = agent
+        .client
+        .subscribe_tables(pb::SubscribeRequest {
+            session_id: open.session_id.clone(),
+            router: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let initial = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!((initial.step, initial.action.len()), (0, expected.action_dim()));
+
+    for interval in 0..3u64 {
+        for w in 0..WORKERS {
+            let ack = agent
+                .client
+                .report_worker(worker(&open.session_id, interval, w, 500.0))
+                .await
+                .unwrap();
+            assert!(ack.into_inner().accepted);
+        }
+        agent
+            .client
+            .report_router(router(&open.session_id, interval))
+            .await
+            .unwrap();
+        let table = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
+        assert_eq!(table.step, interval + 1);
+        assert!(table.action.iter().all(|a| (0.0..=1.0).contains(a)));
+    }
+    // A report for a closed interval is accepted as late, not an error.
+    let late = agent
+        .client
+        .report_worker(worker(&open.session_id, 0, 0, 1.0))
+        .await
+        .unwrap();
+    assert!(!late.into_inner().accepted);
+
+    let closed = agent
+        .client
+        .close_session(pb::CloseSessionRequest {
+            session_id: open.session_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(closed.into_inner().steps, 3);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_messages_get_precise_codes_and_the_server_stays_up() {
+    let mut agent = start_agent().await;
+    let bad = pb::OpenSessionRequest {
+        workers: 0,
+        ..open_request(SessionMode::Serve)
+    };
+    let e = agent.client.open_session(bad).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("workers"), "{}", e.message());
+
+    let bad = pb::OpenSessionRequest {
+        interval_ms: 10,
+        ..open_request(SessionMode::Serve)
+    };
+    let e = agent.client.open_session(bad).await.unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("interval_ms"),
+        "{e:?}"
+    );
+
+    let bad = pb::OpenSessionRequest {
+        mode: 0,
+        ..open_request(SessionMode::Serve)
+    };
+    assert_eq!(
+        agent.client.open_session(bad).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    let bad_mask = pb::OpenSessionRequest {
+        mask: Some(pb::Mask {
+            ranges: vec![pb::WorkerRange { start: 3, end: 9 }],
+        }),
+        ..open_request(SessionMode::Serve)
+    };
+    let e = agent.client.open_session(bad_mask).await.unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("mask"),
+        "{e:?}"
+    );
+
+    let e = agent
+        .client
+        .report_worker(worker("nope", 0, 0, 1.0))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    let open = agent
+        .client
+        .open_session(open_request(SessionMode::Serve))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = agent
+        .client
+        .report_worker(worker(&open.session_id, 0, 99, 1.0))
+        .await
+        .unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("`worker`"),
+        "{e:?}"
+    );
+    let e = agent
+        .client
+        .report_worker(worker(&open.session_id, 0, 0, f64::NAN))
+        .await
+        .unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("`busy_ms`"),
+        "{e:?}"
+    );
+    let e = agent
+        .client
+        .report_worker(worker(&open.session_id, 0, 0, f64::INFINITY))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let mut short = router(&open.session_id, 0);
+    short.worker_counts.pop();
+    let e = agent.client.report_router(short).await.unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("`worker_counts`"),
+        "{e:?}"
+    );
+    let e = agent
+        .client
+        .subscribe_tables(pb::SubscribeRequest {
+            session_id: open.session_id.clone(),
+            router: 7,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    // Oversized message: more than the 1 MiB limit.
+    let mut huge = router(&open.session_id, 0);
+    huge.worker_counts = vec![1; 2_000_000];
+    let e = agent.client.report_router(huge).await.unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+
+    // Still serving.
+    let again = agent.client.open_session(open_request(SessionMode::Serve)).await;
+    assert!(again.is_ok());
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reconnects_gets_the_latest_table() {
+    let mut agent = start_agent().await;
+    let open = agent
+        .client
+        .open_session(open_request(SessionMode::Serve))
+        .await
+        .unwrap()
+        .into_inner();
+    let subscribe = pb::SubscribeRequest {
+        session_id: open.session_id.clone(),
+        router: 0,
+    };
+    let first = agent
+        .client
+        .subscribe_tables(subscribe.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    drop(first);
+    for w in 0..WORKERS {
+        agent
+            .client
+            .report_worker(worker(&open.session_id, 0, w, 300.0))
+            .await
+            .unwrap();
+    }
+    agent
+        .client
+        .report_router(router(&open.session_id, 0))
+        .await
+        .unwrap();
+    let mut again = agent
+        .client
+        .subscribe_tables(subscribe)
+        .await
+        .unwrap()
+        .into_inner();
+    let latest = timeout(LIMIT, again.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(latest.step, 1);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_worker_is_imputed_at_the_deadline() {
+    let mut agent = start_agent().await;
+    let open = agent
+        .client
+        .open_session(open_request(SessionMode::Serve))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut tables = agent
+        .client
+        .subscribe_tables(pb::SubscribeRequest {
+            session_id: open.session_id.clone(),
+            router: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
+    for w in 0..WORKERS - 1 {
+        agent
+            .client
+            .report_worker(worker(&open.session_id, 0, w, 500.0))
+            .await
+            .unwrap();
+    }
+    agent
+        .client
+        .report_router(router(&open.session_id, 0))
+        .await
+        .unwrap();
+    // Deadline: 2 intervals of 100 ms after the first report.
+    let table = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(table.step, 1);
+    let body = timeout(LIMIT, fetch_metrics(agent.metrics_addr)).await.unwrap();
+    assert!(body.contains("sas_agent_imputed_reports_total 1"), "{body}");
+    assert!(body.contains("sas_agent_steps_total 1"), "{body}");
+    agent.stop().await;
+}
+
+async fn fetch_metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
+}
