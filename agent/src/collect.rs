@@ -10,7 +10,6 @@
 use crate::env::sim::{SimConfig, SimError, Simulator, initial_imbalance};
 use crate::env::{EnvError, Environment};
 use crate::offline::{DatasetWriter, Meta, OfflineError, Transition};
-use indicatif::{ProgressBar, ProgressStyle};
 use sas_router::ConfigError;
 use sas_router::partitioner::{DaltonOffline, Partitioner};
 use serde::Serialize;
@@ -115,7 +114,11 @@ pub fn run(config: &CollectConfig) -> Result<CollectSummary, CollectError> {
     }));
     let mut writer = DatasetWriter::create(&config.out, meta)?;
 
-    let bar = progress_bar(config.progress, config.steps);
+    let bar = crate::progress::bar(
+        config.progress,
+        config.steps,
+        "collect-sim [{bar:40}] {pos}/{len} steps ({eta})",
+    );
     let (mut lambda_sum, mut nmad_sum, mut reward_sum, mut episodes) = (0.0, 0.0, 0.0, 0);
     let mut obs = sim.reset_with_partitioner(&mut behaviour)?;
     for step in 0..config.steps {
@@ -153,19 +156,6 @@ pub fn run(config: &CollectConfig) -> Result<CollectSummary, CollectError> {
         action_dim: sim.action_dim(),
         out: config.out.clone(),
     })
-}
-
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    // The template is a constant known to parse.
-    let style = ProgressStyle::with_template("collect-sim [{bar:40}] {pos}/{len} steps ({eta})")
-        .expect("valid progress template")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! Reported figures are means over windows; `max_fragmentation` is the maximum over every key and window;
 //! `hot_fragmentation_mean` averages over the `hot_keys` most frequent keys of the whole stream.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use sas_router::fast_map::{KeyMap, KeySet};
 use sas_router::metrics::{imbalance, nmad};
 use sas_router::partitioner::{Partitioner, RouterConfig, build};
@@ -106,7 +106,11 @@ pub fn run(config: &EvalConfig) -> Result<Vec<RouterReport>, EvalError> {
     let windows = split_windows(&records, config.window_ms);
     let hot = top_keys(&records, config.hot_keys);
 
-    let bar = progress_bar(config.progress, (partitioners.len() * windows.len()) as u64);
+    let bar = crate::progress::bar(
+        config.progress,
+        (partitioners.len() * windows.len()) as u64,
+        "{spinner} {msg:16} [{bar:40}] {pos}/{len} windows ({eta})",
+    );
     let reports = partitioners
         .iter_mut()
         .map(|p| {
@@ -209,19 +213,6 @@ fn top_keys(records: &[Record], k: usize) -> KeySet<u64> {
     let mut all: Vec<(u64, u64)> = counts.into_iter().collect();
     all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     all.into_iter().take(k).map(|(key, _)| key).collect()
-}
-
-fn progress_bar(show: bool, len: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    // The template is a constant known to parse.
-    let style = ProgressStyle::with_template("{spinner} {msg:16} [{bar:40}] {pos}/{len} windows ({eta})")
-        .expect("valid progress template")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub mod eval;
 pub mod offline;
 pub mod pb;
 pub mod policy;
+pub mod progress;
 pub mod serve_cmd;
 pub mod server;
 mod shutdown;

@@ -18,7 +18,7 @@ public class WorkerKeySelector implements KeySelector<Event, Integer> {
     }
 
     /** For each worker, the smallest non-negative int key Flink assigns to it. */
-    static int[] inverseKeys(int workers) {
+    public static int[] inverseKeys(int workers) {
         int[] keys = new int[workers];
         java.util.Arrays.fill(keys, -1);
         int missing = workers;

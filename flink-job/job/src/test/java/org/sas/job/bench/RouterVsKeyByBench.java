@@ -12,13 +12,11 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.util.Collector;
 
 import org.sas.nativeloader.NativeRouter;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -72,7 +70,7 @@ public final class RouterVsKeyByBench {
                 env.fromSource(source, WatermarkStrategy.noWatermarks(), "source").setParallelism(1);
         DataStream<Tuple3<Long, Long, Integer>> counted;
         if (jniRouter) {
-            int[] keyOfWorker = inverseKeys(WORKERS);
+            int[] keyOfWorker = org.sas.job.WorkerKeySelector.inverseKeys(WORKERS);
             counted = stream.process(new JniRoute())
                     .setParallelism(1)
                     .keyBy(t -> keyOfWorker[t.f2])
@@ -85,20 +83,6 @@ public final class RouterVsKeyByBench {
         counted.sinkTo(new DiscardingSink<>()).setParallelism(WORKERS);
         JobExecutionResult result = env.execute(jniRouter ? "jni-router" : "keyBy");
         return records / (result.getNetRuntime() / 1000.0);
-    }
-
-    private static int[] inverseKeys(int workers) {
-        int[] keys = new int[workers];
-        Arrays.fill(keys, -1);
-        int missing = workers;
-        for (int k = 0; missing > 0; k++) {
-            int w = KeyGroupRangeAssignment.assignKeyToParallelOperator(k, workers, workers);
-            if (keys[w] < 0) {
-                keys[w] = k;
-                missing--;
-            }
-        }
-        return keys;
     }
 
     /** The router operator's shape: one native call per record, the worker set on the record. */
