@@ -26,6 +26,7 @@ pub mod env;
 pub mod eval;
 pub mod offline;
 pub mod pb;
+pub mod plot;
 pub mod policy;
 pub mod progress;
 pub mod serve_cmd;
