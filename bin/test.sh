@@ -9,6 +9,6 @@ need cargo "install Rust with rustup"
 need mvn "install Maven 3 (Debian: apt-get install maven)"
 need java "install a JDK 17 (Debian: apt-get install openjdk-17-jdk)"
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+cargo test --workspace --all-targets --release
+cargo test --workspace --doc --release
 mvn -B -f flink-job/pom.xml verify

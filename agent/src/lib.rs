@@ -20,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench_cmd;
 pub mod collect;
 pub mod coordinator;
 pub mod env;
@@ -32,4 +33,5 @@ pub mod progress;
 pub mod serve_cmd;
 pub mod server;
 mod shutdown;
+pub mod simulate;
 pub mod table;

@@ -34,6 +34,57 @@ enum Command {
     Serve(ServeArgs),
     /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
     Health(HealthArgs),
+    /// Train SAC-N online in the simulator, then measure the learned policy against the initial table.
+    Simulate(SimulateArgs),
+    /// Measure the agent: reply latency over gRPC on loopback, SAC-N updates/s, policy forward time.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Number of workers P.
+    #[arg(long, default_value_t = 32)]
+    workers: u32,
+    /// Zipf exponent α of the stream (and of the mask).
+    #[arg(long, default_value_t = 1.5)]
+    alpha: f64,
+    /// Worker capacities drawn from [1 − s, 1 + s].
+    #[arg(long, default_value_t = 0.0)]
+    capacity_spread: f64,
+    /// Training steps.
+    #[arg(long, default_value_t = 3000)]
+    steps: u64,
+    /// Seed of the world and of the learner.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps of random actions first.
+    #[arg(long, default_value_t = 200)]
+    warmup_steps: u64,
+    /// Gradient updates per step.
+    #[arg(long, default_value_t = 1)]
+    updates_per_step: usize,
+    /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates).
+    #[arg(long, default_value_t = 3e-4)]
+    actor_lr: f64,
+    /// Steps over which the final policy and the initial table are measured.
+    #[arg(long, default_value_t = 50)]
+    eval_steps: u64,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Steps of the fake job whose reply latency is measured.
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
+    /// SAC-N updates timed.
+    #[arg(long, default_value_t = 200)]
+    updates: usize,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +226,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => {
             sas_agent::serve_cmd::load_config(args.config.as_deref()).and_then(sas_agent::serve_cmd::serve)
         }
+        Command::Simulate(args) => simulate(args),
+        Command::Bench(args) => bench(args),
         Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
@@ -385,4 +438,93 @@ fn collect_report(s: &CollectSummary) -> String {
         s.mean_reward,
         s.initial_imbalance,
     )
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let sim = sas_agent::env::sim::SimConfig {
+        workers: args.workers,
+        alpha: args.alpha,
+        capacity_spread: args.capacity_spread,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let sac = sas_learner::config::SacConfig {
+        actor_lr: args.actor_lr,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let config = sas_agent::simulate::SimulateConfig {
+        sim,
+        steps: args.steps,
+        warmup_steps: args.warmup_steps,
+        updates_per_step: args.updates_per_step,
+        publish_every: 10,
+        eval_steps: args.eval_steps,
+        sac,
+        progress: !args.json && std::io::stderr().is_terminal(),
+    };
+    let summary = sas_agent::simulate::run(&config).context("simulate")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "initial table λ {:.4} → learned policy λ {:.4} ({} steps, {} updates, {:.1} updates/s)",
+            summary.initial_imbalance,
+            summary.final_imbalance,
+            summary.steps,
+            summary.updates,
+            summary.updates_per_s
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    reply_p50_us: f64,
+    reply_p99_us: f64,
+    updates_per_s: f64,
+    update_p50_ms: f64,
+    forward_p50_us: f64,
+    forward_p99_us: f64,
+    threads: usize,
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    // The learner benchmark first, alone on the machine; then reply latency with a learner running
+    // alongside in another thread, as in training.
+    let learner = sas_learner::bench::run(args.updates);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let background = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sas_learner::bench::run(5);
+            }
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let factory = std::sync::Arc::new(sas_agent::server::InitialTableFactory::new(None));
+    let latencies = runtime.block_on(sas_agent::bench_cmd::reply_latencies(factory, 128, args.steps));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = background.join();
+    let latencies = latencies?;
+    let report = BenchReport {
+        reply_p50_us: sas_agent::bench_cmd::quantile(&latencies, 0.5),
+        reply_p99_us: sas_agent::bench_cmd::quantile(&latencies, 0.99),
+        updates_per_s: learner.updates_per_s,
+        update_p50_ms: learner.update_p50_ms,
+        forward_p50_us: learner.forward_p50_us,
+        forward_p99_us: learner.forward_p99_us,
+        threads: learner.threads,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report:#?}");
+    }
+    Ok(())
 }

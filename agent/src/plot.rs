@@ -30,13 +30,26 @@ static REGISTER: Once = Once::new();
 ///
 /// # Errors
 /// [`PlotError`] naming the file when there is nothing to draw or the file cannot be written.
-pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<(), PlotError> {
-    let err = |message: String| PlotError { path: path.display().to_string(), message };
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<(), PlotError> {
+    let err = |message: String| PlotError {
+        path: path.display().to_string(),
+        message,
+    };
     REGISTER.call_once(|| {
         // The bytes are a valid TTF compiled into the binary; registration cannot fail for them.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
-    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
     if all.is_empty() {
         return Err(err("no finite points".into()));
     }
@@ -79,7 +92,9 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
 
 /// A padded range around the values (never empty).
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     let pad = ((hi - lo) * 0.05).max(1e-9);
     (lo - pad, hi + pad)
 }
@@ -92,7 +107,10 @@ mod tests {
     fn draws_a_png() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curve.png");
-        let s = Series { label: "loss".into(), points: (0..50).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect() };
+        let s = Series {
+            label: "loss".into(),
+            points: (0..50).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect(),
+        };
         line_chart(&path, "test", "step", "loss", &[s]).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");

@@ -235,7 +235,9 @@ pub async fn run(
     let metrics = tokio::spawn(serve_metrics(state.clone(), metrics_listener, state.shutdown()));
 
     let mut grpc_shutdown = state.shutdown();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // No Nagle: a table is a small message that must leave at once (with Nagle and delayed ACKs a reply
+    // waited ~40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(service)
