@@ -292,15 +292,10 @@ fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
         partitioners: args.partitioners.unwrap_or_else(eval::all_partitioners),
         window_ms: args.window_ms,
         hot_keys: args.hot_keys,
-        progress: !args.json && std::io::stderr().is_terminal(),
+        progress: show_progress(args.json),
     };
     let reports = eval::run(&config).context("eval-routers")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-    } else {
-        print!("{}", report_table(&reports));
-    }
-    Ok(())
+    emit(args.json, &reports, |r| report_table(r))
 }
 
 fn report_table(reports: &[RouterReport]) -> String {
@@ -411,15 +406,10 @@ fn collect_sim(args: CollectSimArgs) -> anyhow::Result<()> {
         },
         steps: args.steps,
         out: args.out,
-        progress: !args.json && std::io::stderr().is_terminal(),
+        progress: show_progress(args.json),
     };
     let summary = collect::run(&config).context("collect-sim")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", collect_report(&summary));
-    }
-    Ok(())
+    emit(args.json, &summary, collect_report)
 }
 
 fn collect_report(s: &CollectSummary) -> String {
@@ -461,7 +451,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         publish_every: 10,
         eval_steps: args.eval_steps,
         sac,
-        progress: !args.json && std::io::stderr().is_terminal(),
+        progress: show_progress(args.json),
     };
     let summary = sas_agent::simulate::run(&config).context("simulate")?;
     if args.json {
@@ -521,10 +511,20 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         forward_p99_us: learner.forward_p99_us,
         threads: learner.threads,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    emit(args.json, &report, |r| format!("{r:#?}\n"))
+}
+
+/// A progress bar is shown only for people: not with `--json`, not when stderr is not a terminal.
+fn show_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// Prints `value` as pretty JSON with `--json`, else as the text `render` makes of it.
+fn emit<T: Serialize>(json: bool, value: &T, render: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{report:#?}");
+        print!("{}", render(value));
     }
     Ok(())
 }

@@ -104,7 +104,7 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
         replay.push(&Transition {
             obs: std::mem::take(&mut obs),
             action: policy_action_from_env(&env_action),
-            reward: out.reward as f32,
+            reward: out.reward,
             next_obs: out.obs.clone(),
             terminated: out.terminated,
             truncated: out.truncated,
