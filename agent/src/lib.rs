@@ -11,6 +11,8 @@
 //!   simulated and offline); [`env::sim`], the simulator over the router core's `saspartitioner`.
 //! * [`offline`]: the offline dataset format (`meta.json` + `transitions.jsonl`), its writer and reader.
 //! * [`collect`]: records an offline dataset in the simulator under the `dalton-offline` behaviour policy.
+//! * [`train_offline`]: CQL-N on an offline dataset → checkpoint, learning curve, simulated λ.
+//! * [`simulate`]: online SAC-N in the simulator.
 //! * [`server`]: the gRPC agent (`sas.v1.Agent` from `proto/`, reached through [`pb`]) beside
 //!   `grpc.health.v1` and `/metrics`; [`coordinator`] assembles steps from reports (deadlines and
 //!   imputation included); [`policy`] is what answers a step, at once; `shutdown` fans one signal out.
@@ -24,14 +26,17 @@ pub mod bench_cmd;
 pub mod collect;
 pub mod coordinator;
 pub mod env;
+pub mod fake_job;
 pub mod eval;
 pub mod offline;
 pub mod pb;
 pub mod plot;
 pub mod policy;
 pub mod progress;
+pub mod sac_policy;
 pub mod serve_cmd;
 pub mod server;
 mod shutdown;
 pub mod simulate;
 pub mod table;
+pub mod train_offline;

@@ -2,10 +2,15 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sas_agent::bench_cmd;
 use sas_agent::collect::{self, CollectConfig, CollectSummary};
 use sas_agent::env::sim::SimConfig;
 use sas_agent::eval::{self, EvalConfig, RouterReport};
+use sas_agent::pb::SessionMode;
+use sas_agent::server::{ModelFactory, ServeConfig};
 use sas_agent::table;
+use sas_agent::train_offline::{self, TrainOfflineConfig};
+use sas_learner::config::CqlConfig;
 use sas_router::mask::Mask;
 use sas_router::partitioner::{HotKeyMode, RouterConfig};
 use sas_router::workload::WorkloadConfig;
@@ -13,6 +18,7 @@ use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// The SaS agent: evaluate routers offline and inspect masks.
 #[derive(Debug, Parser)]
@@ -30,6 +36,8 @@ enum Command {
     Mask(MaskArgs),
     /// Record an offline dataset in the simulator under the dalton-offline behaviour policy.
     CollectSim(CollectSimArgs),
+    /// Train CQL-N on an offline dataset into a checkpoint, with a learning curve (CSV + PNG).
+    TrainOffline(TrainOfflineArgs),
     /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
     Serve(ServeArgs),
     /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
@@ -70,6 +78,41 @@ struct SimulateArgs {
     #[arg(long, default_value_t = 50)]
     eval_steps: u64,
     /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct TrainOfflineArgs {
+    /// Dataset directory (from `collect-sim` or `bin/collect-offline.sh`).
+    #[arg(long)]
+    data: PathBuf,
+    /// Checkpoint directory to write (created; its files are replaced).
+    #[arg(long)]
+    out: PathBuf,
+    /// Gradient updates.
+    #[arg(long, default_value_t = 1500)]
+    updates: u64,
+    /// Updates of behaviour cloning before the actor follows the critics.
+    #[arg(long, default_value_t = 200)]
+    bc_steps: u64,
+    /// Updates between two evaluations in the simulator (curve points and checkpoint saves).
+    #[arg(long, default_value_t = 250)]
+    eval_every: u64,
+    /// Simulator steps per evaluation.
+    #[arg(long, default_value_t = 50)]
+    eval_steps: u64,
+    /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates).
+    #[arg(long, default_value_t = 1e-4)]
+    actor_lr: f64,
+    /// Weight β of the conservative penalty. The prototype's 0.05 let the critics overrate unseen
+    /// actions and the policy followed them (λ 1.37 against the behaviour's 1.26, docs/agent.md).
+    #[arg(long, default_value_t = 2.0)]
+    min_q_weight: f32,
+    /// Seed of the weights and of batch sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print a JSON summary instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -227,6 +270,7 @@ fn main() -> ExitCode {
             sas_agent::serve_cmd::load_config(args.config.as_deref()).and_then(sas_agent::serve_cmd::serve)
         }
         Command::Simulate(args) => simulate(args),
+        Command::TrainOffline(args) => train_offline(args),
         Command::Bench(args) => bench(args),
         Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
             Ok(true) => Ok(()),
@@ -469,6 +513,46 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn train_offline(args: TrainOfflineArgs) -> anyhow::Result<()> {
+    let mut cql = CqlConfig {
+        bc_steps: args.bc_steps,
+        min_q_weight: args.min_q_weight,
+        ..CqlConfig::default()
+    };
+    cql.sac.actor_lr = args.actor_lr;
+    cql.sac.seed = args.seed;
+    let config = TrainOfflineConfig {
+        data: args.data,
+        out: args.out,
+        updates: args.updates,
+        eval_every: args.eval_every,
+        eval_steps: args.eval_steps,
+        cql,
+        progress: show_progress(args.json),
+    };
+    let summary = train_offline::run(&config).context("train-offline")?;
+    emit(args.json, &summary, |s| {
+        let lambda = |v: Option<f64>| v.map_or("n/a (not simulated data)".into(), |l| format!("{l:.4}"));
+        format!(
+            "{} transitions, {} updates ({:.1}/s)\nbehaviour λ {:.4}  offline policy λ {}  initial table λ {}\n\
+             checkpoint {}\ncurve {} and {}\n",
+            s.transitions,
+            s.updates,
+            s.updates_per_s,
+            s.behaviour_imbalance,
+            lambda(s.offline_policy_imbalance),
+            lambda(s.initial_imbalance),
+            s.checkpoint.display(),
+            s.curve_csv.display(),
+            s.curve_png.display()
+        )
+    })
+}
+
+/// P = 128 workers: observations of 256 and, with 10 hot keys of Zipf(1.5), actions of 137, the sizes
+/// the learner benchmark uses.
+const BENCH_WORKERS: u32 = 128;
+
 #[derive(Debug, Serialize)]
 struct BenchReport {
     reply_p50_us: f64,
@@ -481,30 +565,23 @@ struct BenchReport {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    // The learner benchmark first, alone on the machine; then reply latency with a learner running
-    // alongside in another thread, as in training.
+    // The learner benchmark first, alone on the machine; then reply latency of a TRAIN session: SAC-N
+    // actions sampled from the served snapshot while that session's learner trains on its thread.
     let learner = sas_learner::bench::run(args.updates);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let background = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                sas_learner::bench::run(5);
-            }
-        })
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let factory = std::sync::Arc::new(sas_agent::server::InitialTableFactory::new(None));
-    let latencies = runtime.block_on(sas_agent::bench_cmd::reply_latencies(factory, 128, args.steps));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = background.join();
-    let latencies = latencies?;
+    let factory = Arc::new(ModelFactory::new(&ServeConfig::default())?);
+    let latencies = runtime.block_on(bench_cmd::reply_latencies(
+        factory,
+        BENCH_WORKERS,
+        SessionMode::Train,
+        args.steps,
+    ))?;
     let report = BenchReport {
-        reply_p50_us: sas_agent::bench_cmd::quantile(&latencies, 0.5),
-        reply_p99_us: sas_agent::bench_cmd::quantile(&latencies, 0.99),
+        reply_p50_us: bench_cmd::quantile(&latencies, 0.5),
+        reply_p99_us: bench_cmd::quantile(&latencies, 0.99),
         updates_per_s: learner.updates_per_s,
         update_p50_ms: learner.update_p50_ms,
         forward_p50_us: learner.forward_p50_us,

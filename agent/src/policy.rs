@@ -33,6 +33,9 @@ pub trait ActionPolicy: Send + Sync + Debug {
 
     /// Hands one step's experience to learning without blocking. Policies that do not learn ignore it.
     fn learn(&self, _experience: Experience) {}
+
+    /// Stops learning and saves what was learned (the session is closing). Serving still works.
+    fn finish(&self) {}
 }
 
 /// The initial routing table: uniform inside each mask range (an all-ones action), model version 0.

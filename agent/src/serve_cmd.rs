@@ -1,6 +1,6 @@
 //! The `serve` and `health` commands: thin wrappers that build a runtime and call the library.
 
-use crate::server::{self, InitialTableFactory, ServeConfig};
+use crate::server::{self, ModelFactory, ServeConfig};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot bind `metrics_bind` = {}", config.metrics_bind))?;
         tracing::info!(grpc = %config.bind, metrics = %config.metrics_bind, "serving");
-        let factory = Arc::new(InitialTableFactory::new(config.offline_dir.clone()));
+        let factory = Arc::new(ModelFactory::new(&config).context("`checkpoint`")?);
         let ctrl_c = async {
             // If the signal handler cannot be installed the server runs until killed.
             let _ = tokio::signal::ctrl_c().await;

@@ -3,13 +3,12 @@
 //! table; a step with a missing worker closes at its deadline with the worker imputed. Every wait is
 //! bounded.
 
+use sas_agent::fake_job::{self, LocalAgent};
 use sas_agent::pb::agent_client::AgentClient;
 use sas_agent::pb::{self, SessionMode};
-use sas_agent::server::{self, InitialTableFactory, ServeConfig};
+use sas_agent::server::{InitialTableFactory, ServeConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -20,82 +19,39 @@ const LIMIT: Duration = Duration::from_secs(10);
 struct Agent {
     client: AgentClient<Channel>,
     metrics_addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: tokio::task::JoinHandle<Result<(), server::ServeError>>,
+    local: LocalAgent,
 }
 
 async fn start_agent() -> Agent {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let metrics_addr = metrics.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
     let factory = Arc::new(InitialTableFactory::new(None));
-    let handle = tokio::spawn(server::run(
-        ServeConfig::default(),
-        factory,
-        listener,
-        metrics,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let client = AgentClient::connect(format!("http://{addr}")).await.unwrap();
+    let local = LocalAgent::start(ServeConfig::default(), factory).await.unwrap();
     Agent {
-        client,
-        metrics_addr,
-        stop: Some(stop),
-        handle,
+        client: local.client().await.unwrap(),
+        metrics_addr: local.metrics_addr,
+        local,
     }
 }
 
 impl Agent {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        timeout(LIMIT, self.handle)
+    async fn stop(self) {
+        drop(self.client);
+        timeout(LIMIT, self.local.stop())
             .await
             .expect("server stops in time")
-            .unwrap()
             .unwrap();
     }
 }
 
 fn open_request(mode: SessionMode) -> pb::OpenSessionRequest {
-    pb::OpenSessionRequest {
-        job_name: "test".into(),
-        workers: WORKERS,
-        routers: 1,
-        interval_ms: 100,
-        window_intervals: 1,
-        hot_key_mode: pb::HotKeyMode::Static as i32,
-        hot_keys: 10,
-        mask: None,
-        mask_alpha: 1.5,
-        mode: mode as i32,
-    }
+    fake_job::open_request("test", WORKERS, mode)
 }
 
 fn worker(session: &str, interval: u64, worker: u32, busy_ms: f64) -> pb::WorkerReport {
-    pb::WorkerReport {
-        session_id: session.into(),
-        interval,
-        worker,
-        busy_ms,
-        backpressured_ms: 0.0,
-        interval_ms: 100.0,
-        records_in: 100,
-    }
+    fake_job::worker_report(session, interval, worker, busy_ms)
 }
 
 fn router(session: &str, interval: u64) -> pb::RouterReport {
-    pb::RouterReport {
-        session_id: session.into(),
-        interval,
-        router: 0,
-        worker_counts: vec![100, 50, 25, 25],
-        hot_keys: vec![],
-        pair_counts: vec![],
-    }
+    fake_job::router_report(session, interval, vec![100, 50, 25, 25])
 }
 
 #[tokio::test]

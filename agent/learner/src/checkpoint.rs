@@ -194,16 +194,35 @@ pub fn save(dir: &Path, sac: &SacN, mask: &[[usize; 2]]) -> Result<()> {
     write_atomic(&path, &json)
 }
 
-/// Reads and checks `config.json` only.
+/// Reads `config.json` and checks it is whole and of this format version, whatever its dimensions.
 ///
 /// # Errors
 ///
 /// [`LearnerError::Io`] or [`LearnerError::CorruptFile`] naming `config.json`;
-/// [`LearnerError::CheckpointMismatch`] if the version, a dimension or the mask differs from `expected`.
-pub fn read_meta(dir: &Path, expected: &Expected<'_>) -> Result<CheckpointMeta> {
+/// [`LearnerError::CheckpointMismatch`] for another format version.
+pub fn read_config(dir: &Path) -> Result<CheckpointMeta> {
     let path = dir.join(CONFIG_FILE);
     let bytes = fs::read(&path).map_err(|e| io_error(&path, e))?;
     let meta: CheckpointMeta = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
+    if meta.format_version != FORMAT_VERSION {
+        return Err(LearnerError::CheckpointMismatch {
+            field: "format_version".into(),
+            expected: FORMAT_VERSION.to_string(),
+            found: meta.format_version.to_string(),
+        });
+    }
+    meta.sac.validate().map_err(|e| corrupt(&path, e))?;
+    Ok(meta)
+}
+
+/// Reads and checks `config.json` only.
+///
+/// # Errors
+///
+/// As [`read_config`]; [`LearnerError::CheckpointMismatch`] if a dimension or the mask differs from
+/// `expected`.
+pub fn read_meta(dir: &Path, expected: &Expected<'_>) -> Result<CheckpointMeta> {
+    let meta = read_config(dir)?;
     let mismatch = |field: &str, expected: String, found: String| {
         Err(LearnerError::CheckpointMismatch {
             field: field.into(),
@@ -211,13 +230,6 @@ pub fn read_meta(dir: &Path, expected: &Expected<'_>) -> Result<CheckpointMeta> 
             found,
         })
     };
-    if meta.format_version != FORMAT_VERSION {
-        return mismatch(
-            "format_version",
-            FORMAT_VERSION.to_string(),
-            meta.format_version.to_string(),
-        );
-    }
     if meta.obs_dim != expected.obs_dim {
         return mismatch("obs_dim", expected.obs_dim.to_string(), meta.obs_dim.to_string());
     }
@@ -229,7 +241,6 @@ pub fn read_meta(dir: &Path, expected: &Expected<'_>) -> Result<CheckpointMeta> 
     {
         return mismatch("mask", format!("{mask:?}"), format!("{:?}", meta.mask));
     }
-    meta.sac.validate().map_err(|e| corrupt(&path, e))?;
     Ok(meta)
 }
 

@@ -5,8 +5,11 @@
 //! it on port 0 and stop it when they are done.
 
 mod metrics;
+mod models;
 mod service;
 mod session;
+
+pub use models::ModelFactory;
 
 pub use service::AgentService;
 pub use session::{Mode, SessionSpec};
@@ -15,8 +18,10 @@ use crate::env::features::InitialPerf;
 use crate::offline::DatasetWriter;
 use crate::pb;
 use crate::policy::{ActionPolicy, InitialTable};
+use crate::sac_policy::LearnerSettings;
 use crate::shutdown::Shutdown;
 use metrics::Metrics;
+use sas_learner::config::SacConfig;
 use serde::{Deserialize, Serialize};
 use session::Session;
 use std::collections::HashMap;
@@ -49,6 +54,18 @@ pub struct ServeConfig {
     pub max_message_bytes: usize,
     /// Directory COLLECT sessions write their offline dataset to (one subdirectory per session).
     pub offline_dir: Option<PathBuf>,
+    /// Checkpoint SERVE sessions answer from and TRAIN sessions continue from. None: SERVE answers the
+    /// initial table and TRAIN starts from fresh networks.
+    pub checkpoint: Option<PathBuf>,
+    /// Where TRAIN sessions save their weights: `<train_out>/<job_name>`. None: not saved.
+    pub train_out: Option<PathBuf>,
+    /// Cadence of TRAIN sessions' learners.
+    pub learner: LearnerSettings,
+    /// SAC-N hyperparameters of fresh networks (TRAIN without a checkpoint; a checkpoint keeps its own).
+    pub sac: SacConfig,
+    /// A session without any report for this long is closed (its learner saves, its dataset is
+    /// flushed). Default 120 s.
+    pub session_idle_s: f64,
 }
 
 impl Default for ServeConfig {
@@ -62,6 +79,11 @@ impl Default for ServeConfig {
             max_sessions: 64,
             max_message_bytes: 1 << 20,
             offline_dir: None,
+            checkpoint: None,
+            train_out: None,
+            learner: LearnerSettings::default(),
+            sac: SacConfig::default(),
+            session_idle_s: 120.0,
         }
     }
 }
@@ -85,6 +107,9 @@ pub enum ServeError {
     /// A socket failed.
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
+    /// A learner setting or the checkpoint is wrong (the message names the key or the file).
+    #[error(transparent)]
+    Learner(#[from] sas_learner::LearnerError),
 }
 
 impl ServeConfig {
@@ -102,6 +127,13 @@ impl ServeConfig {
                 reason: "must be >= 1",
             });
         }
+        if !(self.session_idle_s.is_finite() && self.session_idle_s > 0.0) {
+            return Err(ServeError::Invalid {
+                key: "session_idle_s",
+                value: self.session_idle_s.to_string(),
+                reason: "must be > 0",
+            });
+        }
         if self.max_sessions == 0 {
             return Err(ServeError::Invalid {
                 key: "max_sessions",
@@ -109,6 +141,7 @@ impl ServeConfig {
                 reason: "must be > 0",
             });
         }
+        self.sac.validate()?;
         Ok(initial)
     }
 }
@@ -188,6 +221,7 @@ pub(crate) struct ServeConfigResolved {
     pub(crate) episode_length: u64,
     pub(crate) deadline_intervals: f64,
     pub(crate) max_sessions: usize,
+    pub(crate) session_idle_s: f64,
 }
 
 impl AgentState {
@@ -216,6 +250,7 @@ pub async fn run(
             episode_length: config.episode_length,
             deadline_intervals: config.deadline_intervals,
             max_sessions: config.max_sessions,
+            session_idle_s: config.session_idle_s,
         },
         sessions: Mutex::new(HashMap::new()),
         next_session: AtomicU64::new(1),
@@ -280,12 +315,31 @@ async fn close_overdue_steps(state: Arc<AgentState>, mut shutdown: Shutdown) {
             .cloned()
             .collect();
         let now = Instant::now();
+        let idle_limit = Duration::from_secs_f64(state.config.session_idle_s);
+        for s in sessions.iter().filter(|s| s.idle(now) >= idle_limit) {
+            close_idle(&state, s).await;
+        }
         for s in sessions {
             let deadline = s.spec.interval.mul_f64(state.config.deadline_intervals);
             for outcome in s.close_overdue(now, deadline) {
                 state.metrics.record_step(&outcome);
             }
         }
+    }
+}
+
+/// Closes a session nobody reported to for `session_idle_s`: its learner saves, its dataset is flushed.
+async fn close_idle(state: &AgentState, session: &Arc<Session>) {
+    let removed = {
+        let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = sessions.remove(&session.id).is_some();
+        state.metrics.sessions.set(sessions.len() as i64);
+        removed
+    };
+    if removed {
+        tracing::info!(session = %session.id, steps = session.steps(), "idle session closed");
+        let finishing = session.clone();
+        let _ = tokio::task::spawn_blocking(move || finishing.finish()).await;
     }
 }
 

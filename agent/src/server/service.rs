@@ -78,7 +78,26 @@ impl AgentService {
             window_intervals: r.window_intervals as usize,
             mask,
             mode,
+            key: r.session_key.clone(),
         })
+    }
+
+    /// The open session with `spec`'s key, if any; an error if it has another shape.
+    fn keyed(&self, spec: &SessionSpec) -> Result<Option<Arc<Session>>, Status> {
+        if spec.key.is_empty() {
+            return Ok(None);
+        }
+        let sessions = self.state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(open) = sessions.values().find(|s| s.spec.key == spec.key) else {
+            return Ok(None);
+        };
+        match open.spec.differs_from(spec) {
+            None => Ok(Some(open.clone())),
+            Some(why) => Err(Status::failed_precondition(format!(
+                "session_key `{}` belongs to session `{}`: {why}",
+                spec.key, open.id
+            ))),
+        }
     }
 
     fn publish(&self, outcomes: Vec<super::session::StepOutcome>) {
@@ -97,6 +116,13 @@ impl pb::agent_server::Agent for AgentService {
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::OpenSessionReply>, Status> {
         let spec = self.spec(request.get_ref())?;
+        if let Some(open) = self.keyed(&spec)? {
+            return Ok(Response::new(open_reply(
+                &open.id,
+                &open.spec,
+                open.policy().version(),
+            )));
+        }
         let policy = self
             .state
             .policies
@@ -108,23 +134,7 @@ impl pb::agent_server::Agent for AgentService {
             .offline_writer(&spec)
             .map_err(|e| Status::internal(e.to_string()))?;
         let id = format!("s{}", self.state.next_session.fetch_add(1, Ordering::Relaxed));
-        let reply = pb::OpenSessionReply {
-            session_id: id.clone(),
-            model_version: policy.version(),
-            mask: Some(pb::Mask {
-                ranges: spec
-                    .mask
-                    .ranges()
-                    .iter()
-                    .map(|r| pb::WorkerRange {
-                        start: r.start as u32,
-                        end: r.end as u32,
-                    })
-                    .collect(),
-            }),
-            action_dim: spec.action_dim() as u32,
-            observation_dim: spec.observation_dim() as u32,
-        };
+        let reply = open_reply(&id, &spec, policy.version());
         tracing::info!(session = %id, job = %spec.job_name, workers = spec.workers, mode = ?spec.mode, "session opened");
         let session = Session::new(
             id.clone(),
@@ -135,6 +145,15 @@ impl pb::agent_server::Agent for AgentService {
             offline,
         );
         let mut sessions = self.state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        // Another subtask of the job may have opened the keyed session meanwhile: join it.
+        if !session.spec.key.is_empty()
+            && let Some(open) = sessions.values().find(|s| s.spec.key == session.spec.key)
+        {
+            let joined = open_reply(&open.id, &open.spec, open.policy().version());
+            drop(sessions);
+            tokio::task::spawn_blocking(move || session.finish());
+            return Ok(Response::new(joined));
+        }
         if sessions.len() >= self.state.config.max_sessions {
             return Err(Status::resource_exhausted(format!(
                 "{} sessions are open, the maximum",
@@ -232,11 +251,34 @@ impl pb::agent_server::Agent for AgentService {
             s
         };
         let session = session.ok_or_else(|| Status::not_found(format!("unknown session `{id}`")))?;
-        session.finish();
+        // Finishing joins a learner that may be mid-update and saves a checkpoint: not on a runtime thread.
+        let finishing = session.clone();
+        let _ = tokio::task::spawn_blocking(move || finishing.finish()).await;
         tracing::info!(session = %id, steps = session.steps(), "session closed");
         Ok(Response::new(pb::CloseSessionReply {
             steps: session.steps(),
         }))
+    }
+}
+
+/// The reply naming session `id` of shape `spec`.
+fn open_reply(id: &str, spec: &SessionSpec, model_version: u64) -> pb::OpenSessionReply {
+    pb::OpenSessionReply {
+        session_id: id.to_string(),
+        model_version,
+        mask: Some(pb::Mask {
+            ranges: spec
+                .mask
+                .ranges()
+                .iter()
+                .map(|r| pb::WorkerRange {
+                    start: r.start as u32,
+                    end: r.end as u32,
+                })
+                .collect(),
+        }),
+        action_dim: spec.action_dim() as u32,
+        observation_dim: spec.observation_dim() as u32,
     }
 }
 

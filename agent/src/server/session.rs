@@ -40,9 +40,40 @@ pub struct SessionSpec {
     pub mask: Mask,
     /// What the session does with its steps.
     pub mode: Mode,
+    /// The job's idempotency key (empty: none): opening again with it joins this session.
+    pub key: String,
 }
 
 impl SessionSpec {
+    /// Why a session of `self`'s shape cannot be joined by a job declaring `other`: the first field
+    /// that differs, or `None` when they agree.
+    pub fn differs_from(&self, other: &SessionSpec) -> Option<String> {
+        let fields = [
+            ("workers", self.workers.to_string(), other.workers.to_string()),
+            ("routers", self.routers.to_string(), other.routers.to_string()),
+            (
+                "interval_ms",
+                self.interval.as_millis().to_string(),
+                other.interval.as_millis().to_string(),
+            ),
+            (
+                "window_intervals",
+                self.window_intervals.to_string(),
+                other.window_intervals.to_string(),
+            ),
+            ("mode", format!("{:?}", self.mode), format!("{:?}", other.mode)),
+            (
+                "mask",
+                format!("{:?}", self.mask.ranges()),
+                format!("{:?}", other.mask.ranges()),
+            ),
+        ];
+        fields
+            .into_iter()
+            .find(|(_, a, b)| a != b)
+            .map(|(field, open, asked)| format!("{field} = {asked}, but the open session has {open}"))
+    }
+
     /// Observation dimension, 2P.
     pub fn observation_dim(&self) -> usize {
         2 * self.workers
@@ -87,6 +118,8 @@ pub(crate) struct Session {
     state: Mutex<StepState>,
     tables: watch::Sender<pb::RoutingTableUpdate>,
     offline: Option<Mutex<DatasetWriter>>,
+    /// When the last report arrived (or the session opened).
+    last_report: Mutex<Instant>,
 }
 
 impl Session {
@@ -122,6 +155,7 @@ impl Session {
             }),
             tables: watch::channel(initial).0,
             offline: offline.map(Mutex::new),
+            last_report: Mutex::new(Instant::now()),
             spec,
         }
     }
@@ -131,13 +165,24 @@ impl Session {
         self.tables.subscribe()
     }
 
+    /// The policy answering the session.
+    pub(crate) fn policy(&self) -> &Arc<dyn ActionPolicy> {
+        &self.policy
+    }
+
+    /// How long since the last report (or the opening).
+    pub(crate) fn idle(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(*self.last_report.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Number of steps taken.
     pub(crate) fn steps(&self) -> u64 {
         self.lock().steps
     }
 
-    /// Finishes the offline dataset, if the session records one.
+    /// Finishes the policy's learning and the offline dataset, if the session has them.
     pub(crate) fn finish(&self) {
+        self.policy.finish();
         if let Some(writer) = &self.offline {
             let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = w.flush() {
@@ -159,8 +204,10 @@ impl Session {
         interval: u64,
         f: impl FnOnce(&mut StepCollector) -> T,
     ) -> (T, Vec<StepOutcome>) {
+        let now = Instant::now();
+        *self.last_report.lock().unwrap_or_else(|e| e.into_inner()) = now;
         let mut state = self.lock();
-        state.first_seen.entry(interval).or_insert_with(Instant::now);
+        state.first_seen.entry(interval).or_insert(now);
         let out = f(&mut state.collector);
         let mut outcomes = Vec::new();
         while let Some(closed) = state.collector.take_complete() {
