@@ -40,6 +40,10 @@ public final class JobParams implements Serializable {
     public final int valuesPerRecord;
     /** Records per second per worker; 0 or less = unlimited. */
     public final double[] capacity;
+    /** The agent's address ({@code agent.address}); empty = no agent, the workers log their loads. */
+    public final String agentAddress;
+    /** Wall-clock interval of the workers' load samples ({@code agent.interval_ms}), ms. */
+    public final long loadIntervalMs;
 
     private JobParams(String yaml, JsonNode p) {
         this.yaml = yaml;
@@ -65,6 +69,10 @@ public final class JobParams implements Serializable {
             double factor = factors.size() == workers ? factors.get(w).asDouble() : 1.0;
             capacity[w] = base * factor;
         }
+        // No `agent:` section in the normalised params = no agent, and the default interval.
+        JsonNode agent = p.path("agent");
+        this.agentAddress = agent.path("address").asText("");
+        this.loadIntervalMs = agent.path("interval_ms").asLong(1000);
     }
 
     /**

@@ -1,9 +1,12 @@
 package org.sas.job;
 
 import org.apache.flink.api.common.functions.AggregateFunction;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
+
+import org.sas.job.metrics.WorkerLoadSampler;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -46,9 +49,32 @@ public class PartialAggregate<A> implements AggregateFunction<Event, Map<Long, A
         return a;
     }
 
-    /** Emits one {@link Partial} per key of a fired window. */
+    /**
+     * Emits one {@link Partial} per key of a fired window. It runs on every worker's task, so it also
+     * starts the worker's {@link WorkerLoadSampler}.
+     */
     public static class Emit<A> extends ProcessWindowFunction<Map<Long, A>, Partial<A>, Integer, TimeWindow> {
         private static final long serialVersionUID = 1L;
+
+        private final WorkerLoadSampler.Config load;
+        private transient WorkerLoadSampler sampler;
+
+        public Emit(WorkerLoadSampler.Config load) {
+            this.load = load;
+        }
+
+        @Override
+        public void open(OpenContext openContext) {
+            sampler = WorkerLoadSampler.start(getRuntimeContext(), load);
+        }
+
+        @Override
+        public void close() throws Exception {
+            if (sampler != null) {
+                sampler.close();
+                sampler = null;
+            }
+        }
 
         @Override
         public void process(Integer worker, Context ctx, Iterable<Map<Long, A>> maps, Collector<Partial<A>> out) {

@@ -12,6 +12,10 @@ import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 
+import org.sas.job.metrics.AgentLoadSink;
+import org.sas.job.metrics.LogLoadSink;
+import org.sas.job.metrics.WorkerLoadSampler;
+import org.sas.job.metrics.WorkerLoadSink;
 import org.sas.nativeloader.NativeRouter;
 
 import java.time.Duration;
@@ -41,6 +45,16 @@ public final class TwoPhasePipeline {
             JobParams params,
             Task<A> task,
             UnaryOperator<DataStream<Event>> afterRouter) {
+        return build(env, params, task, afterRouter, loadReporting(params));
+    }
+
+    /** As {@link #build}, with the workers' load samples sent as {@code load} says (tests collect them). */
+    static <A> DataStream<Partial<A>> build(
+            StreamExecutionEnvironment env,
+            JobParams params,
+            Task<A> task,
+            UnaryOperator<DataStream<Event>> afterRouter,
+            WorkerLoadSampler.Config load) {
         // Chained operators hand records on without a defensive copy (the router is chained to the
         // source). Safe here: no operator keeps a reference to an input record after processing it,
         // and partials reach the merge through the network, deserialised into fresh objects.
@@ -78,7 +92,7 @@ public final class TwoPhasePipeline {
                         Duration.ofMillis(params.windowMs), Duration.ofMillis(params.slideMs)))
                 .aggregate(
                         new PartialAggregate<>(task),
-                        new PartialAggregate.Emit<A>(),
+                        new PartialAggregate.Emit<A>(load),
                         Types.MAP(Types.LONG, task.valueType()),
                         Types.MAP(Types.LONG, task.valueType()),
                         task.partialType())
@@ -96,6 +110,14 @@ public final class TwoPhasePipeline {
                 .name("merge")
                 .uid("merge")
                 .setParallelism(params.workers);
+    }
+
+    /** Worker loads go to the agent when the params name one, else to the task managers' logs. */
+    static WorkerLoadSampler.Config loadReporting(JobParams params) {
+        WorkerLoadSink.Factory sink = params.agentAddress.isEmpty()
+                ? new LogLoadSink.Factory()
+                : new AgentLoadSink.Factory(params.yaml);
+        return new WorkerLoadSampler.Config(params.loadIntervalMs, sink);
     }
 
     private static boolean hasCapacityLimit(JobParams params) {
