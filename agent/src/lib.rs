@@ -29,6 +29,7 @@ pub mod env;
 pub mod fake_job;
 pub mod eval;
 pub mod offline;
+pub mod params_cmd;
 pub mod pb;
 pub mod plot;
 pub mod policy;

@@ -38,6 +38,8 @@ enum Command {
     CollectSim(CollectSimArgs),
     /// Train CQL-N on an offline dataset into a checkpoint, with a learning curve (CSV + PNG).
     TrainOffline(TrainOfflineArgs),
+    /// Print a params file with `--set KEY=VALUE` overrides applied, validated and normalised.
+    Params(ParamsArgs),
     /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
     Serve(ServeArgs),
     /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
@@ -115,6 +117,15 @@ struct TrainOfflineArgs {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ParamsArgs {
+    /// The params file (`params/*.yaml`).
+    file: PathBuf,
+    /// Override a key, e.g. `--set agent.mode=collect` (repeatable; values are YAML).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +282,9 @@ fn main() -> ExitCode {
         }
         Command::Simulate(args) => simulate(args),
         Command::TrainOffline(args) => train_offline(args),
+        Command::Params(args) => {
+            sas_agent::params_cmd::derive(&args.file, &args.overrides).map(|yaml| print!("{yaml}"))
+        }
         Command::Bench(args) => bench(args),
         Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
             Ok(true) => Ok(()),
