@@ -1,5 +1,4 @@
-//! The generated gRPC types and services of package `sas.v1` (`proto/sas/v1/agent.proto`).
+//! The generated gRPC types and services of package `sas.v1` (`proto/sas/v1/agent.proto`), from the
+//! `sas-proto` crate (server and client).
 
-#![allow(missing_docs, clippy::all)]
-
-tonic::include_proto!("sas.v1");
+pub use sas_proto::pb::*;

@@ -13,10 +13,16 @@
 //! * [`window`]: event-time sliding windows of loads and key holdings.
 //! * [`workload`]: seeded stream generators; [`metrics`]: λ and NMAD.
 //!
-//! The JNI layer and the agent client are added beside this core; nothing here knows about them.
+//! Beside the core, and not used by it (only `params` names the `agent:` section's
+//! [`AgentLinkConfig`](agent_link::AgentLinkConfig)):
+//!
+//! * [`agent_link`]: the gRPC client to the agent (tokio, tonic): sessions, reports, routing tables and
+//!   the fallback while the agent is away.
+//! * [`jvm`]: the JNI layer, `org.sas.nativeloader.NativeRouter`.
 
 #![deny(missing_docs)]
 
+pub mod agent_link;
 pub mod deficit;
 pub mod error;
 pub mod fast_map;

@@ -5,6 +5,7 @@
 //! settings common to every strategy (workers, seed, windows, key count) are top-level; the strategies'
 //! own settings sit under `router:` with the fields of [`RouterConfig`].
 
+use crate::agent_link::AgentLinkConfig;
 use crate::error::ConfigError;
 use crate::partitioner::{
     ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
@@ -68,6 +69,10 @@ pub struct Params {
     /// Strategy settings.
     #[serde(default)]
     pub router: RouterSettings,
+    /// The agent the routers and workers report to and take routing tables from; absent (or an empty
+    /// `address`) = no agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentLinkConfig>,
 }
 
 /// Payload of each record.
@@ -264,7 +269,15 @@ impl Params {
         }
         self.router_config().validate()?;
         Workload::new(&self.workload_config())?;
+        if let Some(agent) = &self.agent {
+            agent.validate()?;
+        }
         Ok(())
+    }
+
+    /// The agent settings, when an agent is configured (an `agent:` section with an `address`).
+    pub fn agent_link(&self) -> Option<&AgentLinkConfig> {
+        self.agent.as_ref().filter(|a| a.enabled())
     }
 
     /// The router configuration these params describe.
@@ -352,6 +365,48 @@ mod tests {
 
         let e = Params::parse("task: [", "f.yaml").unwrap_err().to_string();
         assert!(e.starts_with("f.yaml: "), "{e}");
+    }
+
+    #[test]
+    fn the_agent_section_is_validated_and_keys_are_shared() {
+        let p = Params::parse(MINIMAL, "t").unwrap();
+        assert!(p.agent_link().is_none());
+        let p = Params::parse(&format!("{MINIMAL}agent:\n  interval_ms: 500\n"), "t").unwrap();
+        assert!(p.agent_link().is_none(), "no address, no agent");
+
+        let yaml = format!(
+            "{MINIMAL}seed: 3\nagent:\n  address: http://127.0.0.1:50051\n  mode: collect\n  \
+             reconnect_backoff_ms: {{min: 50, max: 400}}\n"
+        );
+        let p = Params::parse(&yaml, "t").unwrap();
+        let a = p.agent_link().unwrap();
+        assert_eq!(
+            (a.mode, a.reconnect_backoff_ms.max),
+            (crate::agent_link::LinkMode::Collect, 400)
+        );
+        // Every subtask parses the same text, so every subtask derives the same key.
+        let again = Params::parse(&yaml, "t").unwrap();
+        assert_eq!(a.session_key(&p), again.agent_link().unwrap().session_key(&again));
+        assert!(
+            a.session_key(&p).starts_with("wordcount-pkg-3-"),
+            "{}",
+            a.session_key(&p)
+        );
+        let other = Params::parse(&yaml.replace("seed: 3", "seed: 4"), "t").unwrap();
+        assert_ne!(a.session_key(&p), other.agent_link().unwrap().session_key(&other));
+
+        let e = Params::parse(&format!("{yaml}  fallback: nope\n"), "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`agent.fallback`"), "{e}");
+        let e = Params::parse(&format!("{yaml}  interval_ms: 10\n"), "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`agent.interval_ms`"), "{e}");
+        let e = Params::parse(&format!("{yaml}  adress: x\n"), "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `adress`"), "{e}");
     }
 
     #[test]

@@ -133,4 +133,8 @@ impl Partitioner for DaltonOffline {
         }
         self.worker_stats.new_slide();
     }
+
+    fn hot_rank(&self, key: u64) -> Option<usize> {
+        (key < self.hot_keys).then_some(key as usize)
+    }
 }

@@ -81,6 +81,12 @@ pub trait Partitioner: Send + std::fmt::Debug {
     fn splits_keys(&self) -> bool {
         true
     }
+
+    /// The routing-table rank of `key` if this strategy treats it as hot (what the agent link reports as
+    /// hot-key statistics). `None` for strategies without ranked hot keys.
+    fn hot_rank(&self, _key: u64) -> Option<usize> {
+        None
+    }
 }
 
 /// Every strategy name, in the order result tables list them.

@@ -120,4 +120,8 @@ impl Partitioner for SasPartitioner {
         self.rebuild_schedules();
         Ok(())
     }
+
+    fn hot_rank(&self, key: u64) -> Option<usize> {
+        self.hot.rank(key)
+    }
 }

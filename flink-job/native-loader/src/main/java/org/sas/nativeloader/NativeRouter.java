@@ -13,6 +13,11 @@ import java.io.File;
  * <p>{@link #route} is the per-record call: primitives only, no exception from the native side (a
  * negative result means the router failed). Everything else throws {@link IllegalArgumentException} for a
  * bad config or action, naming the key.
+ *
+ * <p>When the params have an {@code agent:} section with an address, routers and worker reporters of the
+ * JVM share one link to the agent per session key (see {@code docs/agent-link.md}): routers report their
+ * counts and apply the agent's routing tables, workers report their load, and nothing on the record path
+ * waits on the network.
  */
 public final class NativeRouter {
 
@@ -21,6 +26,25 @@ public final class NativeRouter {
 
     /** Environment variable holding the path of {@code libsas_router.so}. */
     public static final String LIBRARY_ENV = "SAS_ROUTER_LIBRARY";
+
+    /** Index in {@link #agentStatus}: 1 if a session is open and its table stream is live. */
+    public static final int STATUS_CONNECTED = 0;
+    /** Index in {@link #agentStatus}: routing tables received since the link started. */
+    public static final int STATUS_TABLES_RECEIVED = 1;
+    /** Index in {@link #agentStatus}: model version of the newest table. */
+    public static final int STATUS_MODEL_VERSION = 2;
+    /** Index in {@link #agentStatus}: step of the newest table (0 = a session's initial table). */
+    public static final int STATUS_LAST_TABLE_STEP = 3;
+    /** Index in {@link #agentStatus}: reports the agent answered. */
+    public static final int STATUS_REPORTS_SENT = 4;
+    /** Index in {@link #agentStatus}: reports dropped (queue full, no session, or the call failed). */
+    public static final int STATUS_REPORTS_DROPPED = 5;
+    /** Index in {@link #agentStatus}: sessions re-opened after the first one. */
+    public static final int STATUS_RECONNECTS = 6;
+    /** Index in {@link #agentStatus}: 1 if this router routes with the fallback baseline. */
+    public static final int STATUS_FALLBACK_ACTIVE = 7;
+    /** Index in {@link #agentStatus}: tables this router applied. */
+    public static final int STATUS_TABLES_APPLIED = 8;
 
     private static final Throwable LOAD_FAILURE = load();
 
@@ -78,8 +102,15 @@ public final class NativeRouter {
     /** Returns every partitioner name, comma-separated, in the order result tables list them. */
     public static native String partitionerNames();
 
-    /** Creates a router; an empty {@code partitioner} means the params' own. */
+    /** Creates router 0 of the job; an empty {@code partitioner} means the params' own. */
     public static native long create(String paramsYaml, String partitioner);
+
+    /**
+     * Creates the router of subtask {@code routerIndex} ({@code 0 <= routerIndex < routers}); an empty
+     * {@code partitioner} means the params' own. With an agent in the params the router joins the JVM's
+     * link to it.
+     */
+    public static native long createRouter(String paramsYaml, String partitioner, int routerIndex);
 
     /** Returns the worker of one record, or a negative value if the router failed. */
     public static native int route(long handle, long key, long tsMs);
@@ -96,8 +127,45 @@ public final class NativeRouter {
     /** Whether the router may send one key to several workers. */
     public static native boolean splitsKeys(long handle);
 
-    /** Frees a router. */
+    /**
+     * Frees a router and releases its link to the agent (the last handle of a link stops it; the agent
+     * closes the session once it is idle).
+     */
     public static native void close(long handle);
+
+    /**
+     * Returns the router's agent-link counters, indexed by the {@code STATUS_*} constants; an empty array
+     * for a router without an agent.
+     */
+    public static native long[] agentStatus(long handle);
+
+    /**
+     * Opens the reporter of worker {@code worker} ({@code 0 <= worker < workers}) on the JVM's link to the
+     * params' agent.
+     *
+     * @throws IllegalArgumentException if the params have no agent or the worker is out of range
+     */
+    public static native long openWorkerReporter(String paramsYaml, int worker);
+
+    /**
+     * Queues one interval's report without waiting. {@code interval} is {@code
+     * System.currentTimeMillis() / agent.interval_ms} of the interval reported, the numbering every router
+     * uses.
+     *
+     * @return false if the queue was full and the report was dropped
+     * @throws IllegalArgumentException for a negative interval or count, a negative or non-finite time, or
+     *     an interval length that is not positive
+     */
+    public static native boolean reportWorker(
+            long handle,
+            long interval,
+            double busyMs,
+            double backpressuredMs,
+            double intervalMs,
+            long recordsIn);
+
+    /** Frees a worker reporter and releases its link to the agent. */
+    public static native void closeWorkerReporter(long handle);
 
     /** Creates the key stream the params describe. */
     public static native long createWorkload(String paramsYaml);
