@@ -7,20 +7,24 @@ import org.apache.flink.util.Collector;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Emulates a worker that serves at most C records per second: each record costs 1/C s of the worker's
- * time, and the worker parks (rather than spins) while it is ahead of its budget. One machine can thus
- * stand for P slower machines, and back-pressure shows where a real cluster would show it.
+ * Emulates a worker that serves at most C records per second: each record occupies 1/C s of the worker's
+ * time, from its arrival or the end of the previous record, whichever is later, and the worker parks
+ * (rather than spins) for it. One machine can thus stand for P slower machines; back-pressure shows where
+ * a real cluster would show it, and Flink's busy time is the records' cost, at any load.
+ *
+ * <p>{@code parkNanos} wakes late (tens of microseconds); the limiter learns that lateness and parks that
+ * much less, so back-to-back records still average 1/C s each.
  */
 public class CapacityLimiter extends KeyedProcessFunction<Integer, Event, Event> {
 
     private static final long serialVersionUID = 1L;
 
-    /** Idle time a worker may bank, so short pauses upstream are not lost capacity. */
-    private static final long MAX_CREDIT_NANOS = 10_000_000L;
-
     private final double[] recordsPerSecond;
     private transient long costNanos;
+    /** When the worker finishes the records it has taken so far. */
     private transient long nextFree;
+    /** Running mean of how late {@code parkNanos} wakes. */
+    private transient long lateNanos;
 
     public CapacityLimiter(double[] recordsPerSecond) {
         this.recordsPerSecond = recordsPerSecond;
@@ -31,15 +35,19 @@ public class CapacityLimiter extends KeyedProcessFunction<Integer, Event, Event>
         double c = recordsPerSecond[getRuntimeContext().getTaskInfo().getIndexOfThisSubtask()];
         costNanos = c > 0 ? (long) (1e9 / c) : 0;
         nextFree = System.nanoTime();
+        lateNanos = 0;
     }
 
     @Override
     public void processElement(Event e, Context ctx, Collector<Event> out) {
         if (costNanos > 0) {
             long now = System.nanoTime();
-            nextFree = Math.max(nextFree, now - MAX_CREDIT_NANOS) + costNanos;
-            if (nextFree > now) {
-                LockSupport.parkNanos(nextFree - now);
+            nextFree = Math.max(nextFree, now) + costNanos;
+            long wait = nextFree - now - lateNanos;
+            if (wait > 0) {
+                LockSupport.parkNanos(wait);
+                long late = System.nanoTime() - (now + wait);
+                lateNanos += (late - lateNanos) / 8;
             }
         }
         out.collect(e);

@@ -2,6 +2,8 @@ package org.sas.job;
 
 import org.apache.flink.api.common.accumulators.Histogram;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
@@ -29,9 +31,33 @@ public class RouterFunction extends ProcessFunction<Event, Event> {
     @Override
     public void open(OpenContext openContext) {
         NativeRouter.ensureLoaded();
-        router = NativeRouter.create(params.yaml, "");
+        router = NativeRouter.createRouter(
+                params.yaml, "", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         perWorker = new Histogram();
+        registerAgentGauges();
         getRuntimeContext().addAccumulator(WORKER_COUNTS, perWorker);
+    }
+
+    /** The agent link's counters as gauges under {@code sasAgent.*} (nothing without an agent). */
+    private void registerAgentGauges() {
+        if (NativeRouter.agentStatus(router).length == 0) {
+            return;
+        }
+        MetricGroup group = getRuntimeContext().getMetricGroup().addGroup("sasAgent");
+        String[] names = {
+            "connected", "tablesReceived", "modelVersion", "lastTableStep",
+            "reportsSent", "reportsDropped", "reconnects", "fallbackActive", "tablesApplied"
+        };
+        for (int i = 0; i < names.length; i++) {
+            final int index = i;
+            group.gauge(names[i], (Gauge<Long>) () -> status(index));
+        }
+    }
+
+    /** Read by the metric reporter's thread; synchronized with {@link #close} so the handle stays valid. */
+    private synchronized long status(int index) {
+        long[] status = router == 0 ? new long[0] : NativeRouter.agentStatus(router);
+        return index < status.length ? status[index] : -1L;
     }
 
     @Override
@@ -46,7 +72,7 @@ public class RouterFunction extends ProcessFunction<Event, Event> {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (router != 0) {
             NativeRouter.close(router);
             router = 0;
