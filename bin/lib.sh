@@ -63,3 +63,78 @@ run_embedded() {
     -Dsas.router.library="$root/target/release/libsas_router.so" \
     -cp "$(embedded_classpath)" org.sas.job.KeyedAggregationJob "$@"
 }
+
+# A free TCP port on 127.0.0.1 at or above $1.
+free_port() {
+  local port=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+# Starts `sas-agent serve` in the background with the YAML settings file $1, logging to $2; sets
+# AGENT_PID and AGENT_URI and waits (up to 30 s) until it answers health checks. The settings file must
+# not set `bind` or `metrics_bind`: free ports are chosen here. stop_agent stops it; an EXIT trap makes
+# sure it never outlives the script.
+start_agent() {
+  local settings=$1 log=$2 root port metrics_port config
+  root=$(repo_root)
+  port=$(free_port 50051)
+  metrics_port=$(free_port 9464)
+  config="${settings%.yaml}.resolved.yaml"
+  { cat "$settings"; echo "bind: 127.0.0.1:$port"; echo "metrics_bind: 127.0.0.1:$metrics_port"; } > "$config"
+  "$root/target/release/sas-agent" serve --config "$config" >"$log" 2>&1 &
+  AGENT_PID=$!
+  AGENT_URI="http://127.0.0.1:$port"
+  AGENT_METRICS="http://127.0.0.1:$metrics_port/metrics"
+  trap 'stop_agent' EXIT
+  local waited=0
+  until "$root/target/release/sas-agent" health --addr "$AGENT_URI" >/dev/null 2>&1; do
+    kill -0 "$AGENT_PID" 2>/dev/null || die "agent: it exited at start; see $log:
+$(tail -5 "$log")"
+    [ $waited -lt 300 ] || die "agent: no answer on $AGENT_URI after 30 s; see $log"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
+# Stops the agent started by start_agent with Ctrl-C's signal, so learners save and datasets are flushed.
+stop_agent() {
+  if [ -n "${AGENT_PID:-}" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+    kill -INT "$AGENT_PID"
+    wait "$AGENT_PID" 2>/dev/null || true
+  fi
+  AGENT_PID=
+}
+
+# Writes params file $1 with `--set` overrides ($3...) applied, validated and normalised, to $2.
+derive_params() {
+  local src=$1 out=$2
+  shift 2
+  local sets=()
+  for kv in "$@"; do sets+=(--set "$kv"); done
+  "$(repo_root)/target/release/sas-agent" params "$src" "${sets[@]}" > "$out" \
+    || die "params: $src with overrides $* is invalid"
+}
+
+# Runs the keyed-aggregation job with params file $1 on the embedded MiniCluster, or on the standalone
+# cluster of bin/flink-cluster.sh when $2 is `cluster`.
+run_job() {
+  local params=$1 where=${2:-embedded} root
+  root=$(repo_root)
+  if [ "$where" = cluster ]; then
+    local flink
+    flink="$(flink_home)/bin/flink"
+    [ -x "$flink" ] || die "cluster: Flink is not installed; run bin/flink-cluster.sh start first"
+    SAS_ROUTER_LIBRARY="$root/target/release/libsas_router.so" "$flink" run \
+      -m "localhost:${SAS_FLINK_REST_PORT:-8081}" "$root/flink-job/job/target/sas-flink-job-0.1.0.jar" "$params"
+  else
+    run_embedded "$params"
+  fi
+}
+
+# A run directory name: <stem of params $1>-<what $2>-<UTC timestamp>.
+run_name() {
+  echo "$(basename "${1%.yaml}")-$2-$(date -u +%Y%m%dT%H%M%S)"
+}
