@@ -13,6 +13,7 @@
 //! * [`collect`]: records an offline dataset in the simulator under the `dalton-offline` behaviour policy.
 //! * [`train_offline`]: CQL-N on an offline dataset → checkpoint, learning curve, simulated λ.
 //! * [`simulate`]: online SAC-N in the simulator.
+//! * [`plot`]: PNG line and bar charts; [`plot_sweep`] draws a baseline sweep's `summary.csv`.
 //! * [`server`]: the gRPC agent (`sas.v1.Agent` from `proto/`, reached through [`pb`]) beside
 //!   `grpc.health.v1` and `/metrics`; [`coordinator`] assembles steps from reports (deadlines and
 //!   imputation included); [`policy`] is what answers a step, at once; `shutdown` fans one signal out.
@@ -32,6 +33,7 @@ pub mod offline;
 pub mod params_cmd;
 pub mod pb;
 pub mod plot;
+pub mod plot_sweep;
 pub mod policy;
 pub mod progress;
 pub mod sac_policy;

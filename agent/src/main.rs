@@ -40,6 +40,8 @@ enum Command {
     TrainOffline(TrainOfflineArgs),
     /// Print a params file with `--set KEY=VALUE` overrides applied, validated and normalised.
     Params(ParamsArgs),
+    /// Chart (PNG) and table of a baseline sweep (bin/sweep-baselines.sh) from its summary.csv.
+    PlotSweep(PlotSweepArgs),
     /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
     Serve(ServeArgs),
     /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
@@ -117,6 +119,19 @@ struct TrainOfflineArgs {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PlotSweepArgs {
+    /// The sweep's summary.csv.
+    #[arg(long)]
+    summary: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Total emulated capacity drawn across the bars (default: from the runs' throughput.json beside the summary).
+    #[arg(long)]
+    capacity: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +297,9 @@ fn main() -> ExitCode {
         }
         Command::Simulate(args) => simulate(args),
         Command::TrainOffline(args) => train_offline(args),
+        Command::PlotSweep(args) => sas_agent::plot_sweep::run(&args.summary, &args.out, args.capacity)
+            .map(|table| print!("{table}"))
+            .map_err(Into::into),
         Command::Params(args) => {
             sas_agent::params_cmd::derive(&args.file, &args.overrides).map(|yaml| print!("{yaml}"))
         }

@@ -19,6 +19,11 @@ public class Event {
     public String sentence;
     /** TDigest payload. */
     public double[] values;
+    /**
+     * Wall-clock time (µs since the epoch) at which the source released the record, set only on the
+     * records whose end-to-end latency the throughput test measures; 0 otherwise.
+     */
+    public long emitMicros;
 
     public Event() {}
 

@@ -19,6 +19,7 @@ import org.sas.job.metrics.WorkerLoadSink;
 import org.sas.nativeloader.NativeRouter;
 
 import java.time.Duration;
+import java.util.function.Function;
 import java.util.function.UnaryOperator;
 
 /**
@@ -48,12 +49,36 @@ public final class TwoPhasePipeline {
         return build(env, params, task, afterRouter, loadReporting(params));
     }
 
+    /**
+     * As {@link #build}, with {@code afterRouter} applied to the routed stream and {@code atWorker} to each
+     * worker's records just before its partial aggregate, after the emulated capacity (the throughput test
+     * paces the source and measures latency there). {@code atWorker} keeps the workers' parallelism.
+     */
+    public static <A> DataStream<Partial<A>> build(
+            StreamExecutionEnvironment env,
+            JobParams params,
+            Task<A> task,
+            UnaryOperator<DataStream<Event>> afterRouter,
+            Function<KeyedStream<Event, Integer>, DataStream<Event>> atWorker) {
+        return build(env, params, task, afterRouter, atWorker, loadReporting(params));
+    }
+
     /** As {@link #build}, with the workers' load samples sent as {@code load} says (tests collect them). */
     static <A> DataStream<Partial<A>> build(
             StreamExecutionEnvironment env,
             JobParams params,
             Task<A> task,
             UnaryOperator<DataStream<Event>> afterRouter,
+            WorkerLoadSampler.Config load) {
+        return build(env, params, task, afterRouter, perWorker -> perWorker, load);
+    }
+
+    private static <A> DataStream<Partial<A>> build(
+            StreamExecutionEnvironment env,
+            JobParams params,
+            Task<A> task,
+            UnaryOperator<DataStream<Event>> afterRouter,
+            Function<KeyedStream<Event, Integer>, DataStream<Event>> atWorker,
             WorkerLoadSampler.Config load) {
         // Chained operators hand records on without a defensive copy (the router is chained to the
         // source). Safe here: no operator keeps a reference to an input record after processing it,
@@ -86,6 +111,10 @@ public final class TwoPhasePipeline {
                     .setParallelism(params.workers)
                     .setMaxParallelism(params.workers);
             perWorker = DataStreamUtils.reinterpretAsKeyedStream(limited, byWorker);
+        }
+        DataStream<Event> atWorkers = atWorker.apply(perWorker);
+        if (atWorkers != perWorker) {
+            perWorker = DataStreamUtils.reinterpretAsKeyedStream(atWorkers, byWorker);
         }
         DataStream<Partial<A>> partials = perWorker
                 .window(SlidingEventTimeWindows.of(

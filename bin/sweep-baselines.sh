@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The baseline sweep (docs/modes.md): the throughput test of bin/throughput-test.sh for every partitioner
+# on one params file, then one table (results/<run>/summary.csv, printed at the end) and one chart
+# (results/<run>/throughput.png: maximum sustained rate per partitioner against the total capacity).
+#
+# Usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR]
+#                               [--<ramp setting> VALUE ...]
+#   --partitioners defaults to every partitioner the router knows; <run> to <params stem>-sweep-<timestamp>;
+#   each partitioner's run is in <run>/<partitioner>/ (throughput.json, log.txt).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT=$(repo_root)
+
+usage="usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR] [--<ramp setting> VALUE ...]"
+[ $# -ge 1 ] || die "$usage"
+params=$(realpath "$1")
+shift
+[ -f "$params" ] || die "params: no file at $params"
+out=
+partitioners=
+test_args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --cluster) test_args+=(--cluster); shift ;;
+    --partitioners) [ $# -ge 2 ] || die "--partitioners needs a list"; partitioners=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || die "--out needs a folder"; out=$(realpath -m "$2"); shift 2 ;;
+    --*) [ $# -ge 2 ] || die "$1 needs a value"; test_args+=("$1" "$2"); shift 2 ;;
+    *) die "unknown argument: $1 ($usage)" ;;
+  esac
+done
+
+# Every partitioner name the router knows, comma-separated (the Java entry asks the router itself).
+all_partitioners() {
+  java -Dsas.router.library="$ROOT/target/release/libsas_router.so" -cp "$(embedded_classpath)" \
+    org.sas.job.throughput.ThroughputTest --list-partitioners | paste -sd, - \
+    || die "partitioners: could not list them"
+}
+
+# Built once: every run of the sweep uses the same router, whatever changes in the tree meanwhile.
+build_artifacts
+[ -n "$partitioners" ] || partitioners=$(all_partitioners)
+[ -n "$out" ] || out="$ROOT/results/$(basename "${params%.yaml}")-sweep-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+rm -f "$out/summary.csv"
+
+IFS=, read -r -a names <<< "$partitioners"
+failed=()
+start=$SECONDS
+for i in "${!names[@]}"; do
+  name=${names[$i]}
+  echo "== $name ($((i + 1))/${#names[@]}, $((SECONDS - start)) s so far)"
+  mkdir -p "$out/$name"
+  # The run's output goes to its log; the controller's progress lines also to the terminal.
+  if "$ROOT/bin/throughput-test.sh" "$params" --partitioner "$name" --no-build --out "$out/$name" \
+      --summary "$out/summary.csv" "${test_args[@]}" 2>&1 | tee "$out/$name/log.txt" \
+      | grep --line-buffered -E '^throughput:|^error|Exception' ; then
+    :
+  fi
+  [ -f "$out/$name/throughput.json" ] || failed+=("$name")
+done
+
+echo
+echo "== Sweep of $(basename "$params"): $((SECONDS - start)) s for ${#names[@]} partitioners"
+[ -f "$out/summary.csv" ] || die "sweep: no run finished (logs in $out/*/log.txt)"
+"$ROOT/target/release/sas-agent" plot-sweep --summary "$out/summary.csv" --out "$out/throughput.png" \
+  || die "plot: sas-agent plot-sweep failed on $out/summary.csv"
+echo
+echo "wrote $out/summary.csv and $out/throughput.png"
+[ ${#failed[@]} -eq 0 ] || die "sweep: no result for ${failed[*]} (see their log.txt)"

@@ -1,0 +1,138 @@
+package org.sas.job.throughput;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Balance of routed records, with the definitions of the offline evaluator ({@code agent/src/eval.rs}),
+ * so the two tools' figures compare. Records are grouped in tumbling windows of {@code windowMs} event
+ * time; per window:
+ *
+ * <ul>
+ *   <li>λ = (max − mean)/mean of the per-worker record counts L_i, NMAD = Σ|L_i − mean|/(P·mean) (both 0
+ *       for an empty window);</li>
+ *   <li>the fragmentation of a key, the number of distinct workers that received it.</li>
+ * </ul>
+ *
+ * <p>{@link #result} averages λ and NMAD over windows, and the fragmentation over every (window, hot key)
+ * pair where the key occurs, the hot keys being the K most frequent keys of everything measured (ties:
+ * smaller key first). Unlike the evaluator, which replays a stream from its start, a measured stretch
+ * begins and ends inside windows: the two windows it cuts are left out when at least three were seen.
+ */
+final class BalanceMeter {
+
+    /** What {@link #result} returns. {@code windows} is the number of windows averaged over. */
+    record Balance(double imbalance, double nmad, double hotFragmentation, int windows) {}
+
+    private final int workers;
+    private final long windowMs;
+    private final int hotKeys;
+    private final List<Window> windows = new ArrayList<>();
+    private final Map<Long, long[]> keyCounts = new HashMap<>();
+    private Window current;
+
+    private static final class Window {
+        final long index;
+        final long[] counts;
+        /** Key → the workers that received it in this window. */
+        final Map<Long, BitSet> reached = new HashMap<>();
+
+        Window(long index, int workers) {
+            this.index = index;
+            this.counts = new long[workers];
+        }
+    }
+
+    BalanceMeter(int workers, long windowMs, int hotKeys) {
+        this.workers = workers;
+        this.windowMs = windowMs;
+        this.hotKeys = hotKeys;
+    }
+
+    /** Counts one routed record (records arrive in event-time order, as one source subtask emits them). */
+    void add(long key, int worker, long tsMs) {
+        long index = Math.floorDiv(tsMs, windowMs);
+        if (current == null || current.index != index) {
+            current = new Window(index, workers);
+            windows.add(current);
+        }
+        current.counts[worker]++;
+        current.reached.computeIfAbsent(key, k -> new BitSet(workers)).set(worker);
+        keyCounts.computeIfAbsent(key, k -> new long[1])[0]++;
+    }
+
+    /** Windows seen whole so far: all but the first and the one under way. */
+    int wholeWindows() {
+        return Math.max(0, windows.size() - 2);
+    }
+
+    Balance result() {
+        List<Window> measured = windows.size() >= 3 ? windows.subList(1, windows.size() - 1) : windows;
+        if (measured.isEmpty()) {
+            return new Balance(0, 0, 0, 0);
+        }
+        List<Long> hot = topKeys();
+        double lambdaSum = 0;
+        double nmadSum = 0;
+        long fragSum = 0;
+        long fragCount = 0;
+        for (Window w : measured) {
+            lambdaSum += imbalance(w.counts);
+            nmadSum += nmad(w.counts);
+            for (Long key : hot) {
+                BitSet reached = w.reached.get(key);
+                if (reached != null) {
+                    fragSum += reached.cardinality();
+                    fragCount++;
+                }
+            }
+        }
+        return new Balance(lambdaSum / measured.size(), nmadSum / measured.size(),
+                fragCount == 0 ? 0 : (double) fragSum / fragCount, measured.size());
+    }
+
+    /** The K most frequent keys over every window (ties: smaller key first), as eval.rs's {@code top_keys}. */
+    private List<Long> topKeys() {
+        List<Map.Entry<Long, long[]>> all = new ArrayList<>(keyCounts.entrySet());
+        all.sort((a, b) -> a.getValue()[0] != b.getValue()[0]
+                ? Long.compare(b.getValue()[0], a.getValue()[0])
+                : Long.compare(a.getKey(), b.getKey()));
+        List<Long> top = new ArrayList<>();
+        for (int i = 0; i < Math.min(hotKeys, all.size()); i++) {
+            top.add(all.get(i).getKey());
+        }
+        return top;
+    }
+
+    /** λ = (max − mean)/mean; 0 when nothing was routed (sas_router::metrics::imbalance). */
+    static double imbalance(long[] counts) {
+        double sum = 0;
+        double max = 0;
+        for (long c : counts) {
+            sum += c;
+            max = Math.max(max, c);
+        }
+        double mean = sum / counts.length;
+        return mean > 0 ? (max - mean) / mean : 0;
+    }
+
+    /** NMAD = Σ|L_i − mean|/(P·mean); 0 when nothing was routed (sas_router::metrics::nmad). */
+    static double nmad(long[] counts) {
+        double sum = 0;
+        for (long c : counts) {
+            sum += c;
+        }
+        double mean = sum / counts.length;
+        if (mean <= 0) {
+            return 0;
+        }
+        double dev = 0;
+        for (long c : counts) {
+            dev += Math.abs(c - mean);
+        }
+        return dev / (counts.length * mean);
+    }
+}

@@ -1,0 +1,201 @@
+package org.sas.job.throughput;
+
+import org.apache.flink.util.Preconditions;
+
+import org.sas.job.throughput.StageResult.Phase;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The search for the maximum sustained rate: which stage runs next, given what the stages before it
+ * measured. No clock and no Flink here; {@link RateController} runs the stages.
+ *
+ * <ol>
+ *   <li><b>Ramp.</b> The first target is {@code startFraction} × the total capacity C. After a sustained
+ *       stage the target is multiplied by {@code factor}. After an unsustained one it is multiplied
+ *       again, until {@code stopAfter} consecutive stages were unsustained: a single noisy stage does
+ *       not end the ramp. While no stage has been sustained yet, an unsustained stage divides the target
+ *       by {@code factor} instead (down to {@code minFraction} × C, where the search gives up).</li>
+ *   <li><b>Bisection.</b> {@code bisectSteps} stages at the geometric mean of the best sustained target
+ *       and the lowest failed one above it, each replacing one of the two.</li>
+ *   <li><b>Latency.</b> One stage at {@code latencyFraction} × the maximum sustained rate.</li>
+ * </ol>
+ *
+ * <p>The maximum sustained rate is the highest <em>achieved</em> rate of a sustained ramp or bisection
+ * stage. Emission pauses ({@link Stage#pauseFirst}) after an unsustained stage and before the latency
+ * stage, so a stage does not inherit the queues of an overload.
+ */
+public final class Ramp {
+
+    /**
+     * One stage to run.
+     *
+     * @param phase why it runs
+     * @param targetRate records per second
+     * @param pauseFirst emit nothing for {@link RampSettings#cooldownMs} first
+     */
+    public record Stage(Phase phase, double targetRate, boolean pauseFirst) {}
+
+    private final RampSettings settings;
+    private final double capacity;
+    private final List<StageResult> results = new ArrayList<>();
+
+    private Phase phase = Phase.RAMP;
+    private boolean done;
+    private double nextTarget;
+    private boolean pauseNext;
+    private boolean awaitingResult;
+    /** The sustained stage with the highest target, and the lowest failed stage above it. */
+    private StageResult lo;
+    private StageResult hi;
+    /** Consecutive unsustained ramp stages. */
+    private int streak;
+    private int bisected;
+
+    /**
+     * @param capacity C, the total emulated capacity (records/s of all workers together)
+     */
+    public Ramp(RampSettings settings, double capacity) {
+        Preconditions.checkArgument(capacity > 0, "total capacity must be > 0, got %s", capacity);
+        this.settings = settings;
+        this.capacity = capacity;
+        this.nextTarget = settings.startFraction() * capacity;
+    }
+
+    /**
+     * Whether a stage sustained its target, judged on the stage's averages: the source emitted at least
+     * (1 − tolerance) × target, was back-pressured at most {@code maxBackpressure} of the time, and every
+     * worker processed at least (1 − tolerance) of what it was sent (unless {@code delivered} is NaN:
+     * not measured).
+     */
+    public static boolean sustained(
+            RampSettings s, double target, double achieved, double backpressure, double delivered) {
+        return achieved >= (1 - s.tolerance()) * target
+                && backpressure <= s.maxBackpressure()
+                && (Double.isNaN(delivered) || delivered >= 1 - s.tolerance());
+    }
+
+    /** The stage to run next, or null when the test is over. */
+    public Stage next() {
+        Preconditions.checkState(!awaitingResult, "the previous stage has no result yet");
+        if (done) {
+            return null;
+        }
+        awaitingResult = true;
+        return new Stage(phase, nextTarget, pauseNext);
+    }
+
+    /**
+     * Records what the stage last returned by {@link #next} measured and decides the next one.
+     *
+     * @return the result, with {@code sustained} decided by {@link #sustained}
+     */
+    public StageResult record(double achievedRate, double backpressure, double delivered, double seconds) {
+        Preconditions.checkState(awaitingResult, "no stage is running");
+        awaitingResult = false;
+        double target = nextTarget;
+        StageResult r = new StageResult(phase, target, achievedRate, backpressure, delivered,
+                sustained(settings, target, achievedRate, backpressure, delivered), seconds);
+        results.add(r);
+        pauseNext = !r.sustained();
+        switch (phase) {
+            case RAMP -> afterRamp(r);
+            case BISECT -> {
+                if (r.sustained()) {
+                    lo = r;
+                } else {
+                    hi = r;
+                }
+                bisected++;
+                bisectOrMeasure();
+            }
+            case LATENCY -> done = true;
+        }
+        return r;
+    }
+
+    private void afterRamp(StageResult r) {
+        if (r.sustained()) {
+            boolean cameDown = lo == null && hi != null;
+            lo = r;
+            streak = 0;
+            if (cameDown) {
+                bisectOrMeasure(); // the stage above this one already failed
+            } else {
+                hi = null;
+                nextTarget = r.targetRate() * settings.factor();
+            }
+        } else if (lo == null) {
+            hi = r;
+            nextTarget = r.targetRate() / settings.factor();
+            if (nextTarget < settings.minFraction() * capacity) {
+                done = true; // nothing sustainable: no latency stage either
+            }
+        } else {
+            streak++;
+            if (streak == 1) {
+                hi = r;
+            }
+            if (streak >= settings.stopAfter()) {
+                bisectOrMeasure();
+            } else {
+                nextTarget = r.targetRate() * settings.factor();
+            }
+        }
+    }
+
+    private void bisectOrMeasure() {
+        if (bisected < settings.bisectSteps()) {
+            phase = Phase.BISECT;
+            nextTarget = Math.sqrt(lo.targetRate() * hi.targetRate());
+        } else {
+            phase = Phase.LATENCY;
+            nextTarget = settings.latencyFraction() * maxRate();
+            pauseNext = true;
+        }
+    }
+
+    /** The highest achieved rate of a sustained ramp or bisection stage; 0 if none. */
+    public double maxRate() {
+        double max = 0;
+        for (StageResult r : results) {
+            if (r.sustained() && r.phase() != Phase.LATENCY) {
+                max = Math.max(max, r.achievedRate());
+            }
+        }
+        return max;
+    }
+
+    /** Every stage so far, in order. */
+    public List<StageResult> results() {
+        return List.copyOf(results);
+    }
+
+    /** Whether the test is over. */
+    public boolean done() {
+        return done;
+    }
+
+    /**
+     * An upper bound on the records the whole test can take from the source, so the source can be given
+     * a finite count. A stage never emits more than its target rate allows (plus the pacer's slack), and a
+     * sustained target cannot be far above C: the ramp stops {@code stopAfter} stages above it.
+     *
+     * @param windowRecords records in one metric window (the latency stage covers a few of them)
+     */
+    public static long recordBudget(RampSettings s, double capacity, long windowRecords) {
+        // Queues can take a burst above C for a stage; 1.5 C leaves room for it.
+        double sustainable = 1.5 * capacity / (1 - s.tolerance());
+        double top = sustainable * Math.pow(s.factor(), s.stopAfter());
+        double stageSeconds = s.stageMs() / 1000.0;
+        double up = top * s.factor() / (s.factor() - 1) * stageSeconds;
+        double down = s.startFraction() * capacity / (s.factor() - 1) * stageSeconds;
+        double bisect = s.bisectSteps() * top * stageSeconds;
+        double rate = s.latencyFraction() * top;
+        double warmup = rate * s.warmupMs() / 1000.0;
+        double latency = Math.min(warmup + rate * 4 * s.latencyMs() / 1000.0,
+                warmup + Math.max(rate * s.latencyMs() / 1000.0, (s.minWindows() + 2.0) * windowRecords));
+        return (long) Math.ceil(up + down + bisect + latency) + 100_000;
+    }
+}

@@ -1,0 +1,240 @@
+package org.sas.job.throughput;
+
+import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+
+import org.sas.job.JobParams;
+import org.sas.job.Partial;
+import org.sas.job.Task;
+import org.sas.job.TwoPhasePipeline;
+import org.sas.nativeloader.NativeRouter;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Entry point of the throughput test: runs the two-phase pipeline of a params file once, with the source
+ * paced by a {@link RateController} (the ramp of {@link Ramp}) and latency measured by a
+ * {@link WorkerMeter} at every worker, then writes {@code throughput.json} (see {@link ResultFiles}).
+ *
+ * <p>Usage: {@code ThroughputTest PARAMS.yaml [--partitioner NAME] [--out DIR] [--summary CSV]
+ * [--agent URI] [--<ramp setting> VALUE ...]}; the ramp settings are the fields of {@link RampSettings}.
+ * {@code ThroughputTest --list-partitioners} prints the partitioner names.
+ */
+public final class ThroughputTest {
+
+    private static final String USAGE = "usage: ThroughputTest PARAMS.yaml [--partitioner NAME] [--out DIR]"
+            + " [--summary CSV] [--agent URI] [--<ramp setting> VALUE ...]\n  ramp settings: --"
+            + String.join(", --", RampSettings.DEFAULTS.asMap().keySet());
+
+    /** How long a partly filled network buffer waits before it is sent (Flink's default is 100 ms). */
+    static final long BUFFER_TIMEOUT_MS = 10;
+
+    private ThroughputTest() {}
+
+    /**
+     * What one run measured.
+     *
+     * @param params the params as run (partitioner override, record budget and agent applied)
+     * @param totalCapacity C, the sum of the workers' emulated capacities (records/s)
+     * @param hotKeys K of the hot-key fragmentation
+     * @param latency latency bucket → records, from {@link WorkerMeter}
+     * @param wallSeconds the job's wall time
+     */
+    public record Result(
+            JobParams params,
+            RampSettings settings,
+            double totalCapacity,
+            int hotKeys,
+            RateController.Report report,
+            Map<Integer, Integer> latency,
+            double wallSeconds) {
+
+        public double p50Ms() {
+            return WorkerMeter.quantileMs(latency, 0.5);
+        }
+
+        public double p99Ms() {
+            return WorkerMeter.quantileMs(latency, 0.99);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 1 && args[0].equals("--list-partitioners")) {
+            // For bin/sweep-baselines.sh: the router's own list, one name a line.
+            NativeRouter.ensureLoaded();
+            System.out.println(NativeRouter.partitionerNames().replace(',', '\n'));
+            return;
+        }
+        if (args.length < 1 || args[0].startsWith("-")) {
+            fail(USAGE);
+        }
+        Path paramsFile = Path.of(args[0]).toAbsolutePath();
+        String partitioner = null;
+        String out = null;
+        String summary = null;
+        String agent = null;
+        Map<String, String> rampFlags = new LinkedHashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            if (!args[i].startsWith("--") || i + 1 >= args.length) {
+                fail("unexpected argument `" + args[i] + "` (flags take a value)\n" + USAGE);
+            }
+            String flag = args[i].substring(2);
+            String value = args[++i];
+            switch (flag) {
+                case "partitioner" -> partitioner = value;
+                case "out" -> out = value;
+                case "summary" -> summary = value;
+                case "agent" -> agent = value;
+                default -> rampFlags.put(flag, value);
+            }
+        }
+        RampSettings settings = null;
+        try {
+            settings = RampSettings.DEFAULTS.with(rampFlags);
+        } catch (IllegalArgumentException e) {
+            fail(e.getMessage() + "\n" + USAGE);
+        }
+        String text = Files.readString(paramsFile, StandardCharsets.UTF_8);
+        // As JobParams.load: relative paths in params/*.yaml are relative to the repository root.
+        Path repoRoot = paramsFile.getParent().getParent() == null ? paramsFile.getParent()
+                : paramsFile.getParent().getParent();
+        JobParams params;
+        try {
+            params = prepare(withAgent(text, agent), partitioner, repoRoot, settings);
+        } catch (IllegalArgumentException e) {
+            fail(paramsFile + ": " + e.getMessage());
+            return;
+        }
+        String stem = paramsFile.getFileName().toString().replaceFirst("\\.ya?ml$", "");
+        Path outDir = out != null ? Path.of(out) : repoRoot.resolve("results").resolve(stem + "-" + params.partitioner
+                + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Result result = run(StreamExecutionEnvironment.getExecutionEnvironment(), params, settings);
+        if (!result.report().complete()) {
+            fail("the source ran out of records before the test was over (stages so far: "
+                    + result.report().stages() + ")");
+        }
+        Path json = ResultFiles.writeJson(result, paramsFile.toString(), outDir);
+        if (summary != null) {
+            ResultFiles.appendSummary(result, Path.of(summary));
+        }
+        System.out.print(ResultFiles.text(result));
+        System.out.println("wrote " + json);
+    }
+
+    /** Adds {@code agent: {address, mode: serve}} to params text that has no agent section. */
+    static String withAgent(String text, String address) {
+        if (address == null) {
+            return text;
+        }
+        if (Pattern.compile("(?m)^agent:").matcher(text).find()) {
+            throw new IllegalArgumentException("--agent: the params already have an `agent:` section; set its address there");
+        }
+        return text + "\nagent:\n  address: " + address + "\n  mode: serve\n";
+    }
+
+    /**
+     * Validates params text for the throughput test and sets its record count to the ramp's budget.
+     *
+     * @throws IllegalArgumentException naming what the test cannot run with
+     */
+    public static JobParams prepare(String text, String partitioner, Path baseDir, RampSettings settings) {
+        JobParams params = JobParams.parse(text, partitioner, baseDir);
+        if (params.routers != 1) {
+            throw new IllegalArgumentException("`routers` = " + params.routers
+                    + ": the throughput test paces one source subtask, set routers: 1");
+        }
+        if (params.sourceRate != 0) {
+            throw new IllegalArgumentException("`source_rate` = " + params.sourceRate
+                    + ": the throughput test paces the source itself, set source_rate: 0");
+        }
+        for (int w = 0; w < params.workers; w++) {
+            if (!(params.capacity[w] > 0)) {
+                throw new IllegalArgumentException("worker " + w + " has no emulated capacity:"
+                        + " the throughput test needs capacity.units_per_second > 0 (and factors > 0)");
+            }
+        }
+        JsonNode json = paramsJson(params);
+        JsonNode agent = json.path("agent");
+        if (!agent.path("address").asText("").isEmpty() && !agent.path("mode").asText("serve").equals("serve")) {
+            throw new IllegalArgumentException("`agent.mode` = " + agent.path("mode").asText()
+                    + ": the throughput test measures a deterministic policy, set agent.mode: serve");
+        }
+        long windowRecords = json.path("workload").path("rate").asLong() * params.windowMs / 1000;
+        long budget = Ramp.recordBudget(settings, totalCapacity(params), windowRecords);
+        Matcher m = Pattern.compile("(?m)^records:.*$").matcher(params.yaml);
+        if (!m.find()) {
+            throw new IllegalStateException("no top-level `records:` in the normalised params:\n" + params.yaml);
+        }
+        return JobParams.parse(m.replaceFirst("records: " + budget), null, baseDir);
+    }
+
+    /** Runs the test on {@code env} (the caller's MiniCluster, or the cluster {@code flink run} provides). */
+    public static Result run(StreamExecutionEnvironment env, JobParams params, RampSettings settings)
+            throws Exception {
+        return run(env, params, settings, Task.forName(params.task));
+    }
+
+    private static <A> Result run(StreamExecutionEnvironment env, JobParams params, RampSettings settings, Task<A> task)
+            throws Exception {
+        double capacity = totalCapacity(params);
+        int hotKeys = paramsJson(params).path("router").path("hot_keys").path("count").asInt(10);
+        // Flink's default of 100 ms would put a 50 ms floor under every latency and hide the queues.
+        env.setBufferTimeout(BUFFER_TIMEOUT_MS);
+        RateController controller = new RateController(settings, capacity, params.workers, params.windowMs, hotKeys);
+        DataStream<Partial<A>> results = TwoPhasePipeline.build(env, params, task,
+                routed -> routed.process(controller).name("rate-controller").setParallelism(1),
+                atWorker -> atWorker.process(new WorkerMeter())
+                        .name("latency")
+                        .setParallelism(params.workers)
+                        .setMaxParallelism(params.workers));
+        results.sinkTo(new DiscardingSink<>()).name("sink").setParallelism(params.workers);
+        long start = System.nanoTime();
+        JobExecutionResult job = env.execute("throughput / " + params.task + " / " + params.partitioner);
+        double wallSeconds = (System.nanoTime() - start) / 1e9;
+        List<RateController.Report> reports = job.getAccumulatorResult(RateController.REPORT);
+        Map<Integer, Integer> latency = job.getAccumulatorResult(WorkerMeter.LATENCY);
+        if (reports == null || reports.size() != 1) {
+            throw new IllegalStateException("expected one ramp report from the rate controller, got " + reports);
+        }
+        return new Result(params, settings, capacity, hotKeys, reports.get(0),
+                latency == null ? Map.of() : latency, wallSeconds);
+    }
+
+    /** C: the sum of the workers' emulated capacities. */
+    static double totalCapacity(JobParams params) {
+        double sum = 0;
+        for (double c : params.capacity) {
+            sum += c;
+        }
+        return sum;
+    }
+
+    private static JsonNode paramsJson(JobParams params) {
+        NativeRouter.ensureLoaded();
+        String json = NativeRouter.paramsJson(params.yaml);
+        try {
+            return new ObjectMapper().readTree(json);
+        } catch (IOException e) {
+            throw new IllegalStateException("the router returned unreadable params JSON: " + json, e);
+        }
+    }
+
+    private static void fail(String message) {
+        System.err.println("throughput-test: " + message);
+        System.exit(2);
+    }
+}

@@ -1,0 +1,172 @@
+package org.sas.job.throughput;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.sas.job.throughput.StageResult.Phase;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/** The stage logic of the throughput test on synthetic stage measurements. */
+class RampTest {
+
+    private static final RampSettings S = RampSettings.DEFAULTS;
+    private static final double C = 12_000;
+
+    /** What a stage at a target measures. */
+    private record Measured(double achieved, double backpressure, double delivered) {}
+
+    /** A job that keeps up to {@code max} records/s: above it the source lags and is back-pressured. */
+    private static Function<Double, Measured> jobWithMax(double max) {
+        return target -> target <= max
+                ? new Measured(target * 0.99, 0.01, 1.0)
+                : new Measured(max, 0.6, max / target);
+    }
+
+    /** Runs the ramp against {@code job} and returns every stage. */
+    private static List<StageResult> run(Ramp ramp, Function<Double, Measured> job) {
+        for (Ramp.Stage stage = ramp.next(); stage != null; stage = ramp.next()) {
+            Measured m = job.apply(stage.targetRate());
+            ramp.record(m.achieved(), m.backpressure(), m.delivered(), 4.0);
+        }
+        return ramp.results();
+    }
+
+    @Test
+    void sustainedNeedsEveryCriterionWithinTolerance() {
+        assertTrue(Ramp.sustained(S, 1000, 950, 0.1, 0.95));
+        assertFalse(Ramp.sustained(S, 1000, 949, 0.0, 1.0), "achieved below (1 - 0.05) x target");
+        assertFalse(Ramp.sustained(S, 1000, 1000, 0.11, 1.0), "back-pressured more than 10 % of the time");
+        assertFalse(Ramp.sustained(S, 1000, 1000, 0.0, 0.94), "a worker's queue grew by 6 %");
+        assertTrue(Ramp.sustained(S, 1000, 1000, 0.0, Double.NaN), "no worker signal: source criteria only");
+    }
+
+    @Test
+    void rampStopsAfterTwoUnsustainedStagesThenBisectsAndMeasuresLatency() {
+        double max = 10_000;
+        List<StageResult> stages = run(new Ramp(S, C), jobWithMax(max));
+
+        // Ramp: 3000, 3750, ... ×1.25 while sustained; the first two above 10 000 fail and end it.
+        List<StageResult> ramp = stages.stream().filter(s -> s.phase() == Phase.RAMP).toList();
+        assertEquals(3000, ramp.get(0).targetRate(), 1e-9);
+        for (int i = 1; i < ramp.size(); i++) {
+            assertEquals(ramp.get(i - 1).targetRate() * 1.25, ramp.get(i).targetRate(), 1e-6);
+        }
+        assertFalse(ramp.get(ramp.size() - 1).sustained());
+        assertFalse(ramp.get(ramp.size() - 2).sustained());
+        assertTrue(ramp.get(ramp.size() - 3).sustained());
+
+        List<StageResult> bisect = stages.stream().filter(s -> s.phase() == Phase.BISECT).toList();
+        assertEquals(S.bisectSteps(), bisect.size());
+        StageResult lastSustained = ramp.get(ramp.size() - 3);
+        StageResult firstFailed = ramp.get(ramp.size() - 2);
+        assertEquals(Math.sqrt(lastSustained.targetRate() * firstFailed.targetRate()), bisect.get(0).targetRate(), 1e-6);
+
+        // Three bisections of a factor 1.25 leave it within 1.25^(1/8) of the true maximum.
+        Ramp finished = new Ramp(S, C);
+        run(finished, jobWithMax(max));
+        double found = finished.maxRate();
+        assertTrue(found <= max && found >= 0.99 * max / Math.pow(1.25, 1.0 / 8), "max " + found);
+
+        StageResult latency = stages.get(stages.size() - 1);
+        assertEquals(Phase.LATENCY, latency.phase());
+        assertEquals(0.8 * found, latency.targetRate(), 1e-6);
+        assertEquals(1, stages.stream().filter(s -> s.phase() == Phase.LATENCY).count());
+    }
+
+    @Test
+    void oneNoisyStageDoesNotEndTheRamp() {
+        Function<Double, Measured> job = jobWithMax(10_000);
+        // The third stage (4687.5/s) reads as back-pressured once.
+        int[] calls = {0};
+        Ramp ramp = new Ramp(S, C);
+        run(ramp, target -> ++calls[0] == 3 ? new Measured(target, 0.5, 1.0) : job.apply(target));
+        assertFalse(ramp.results().get(2).sustained());
+        assertTrue(ramp.results().get(3).sustained(), "the ramp went on past the noisy stage");
+        assertTrue(ramp.maxRate() > 9_000, "max " + ramp.maxRate());
+    }
+
+    @Test
+    void pausesFollowUnsustainedStagesAndPrecedeTheLatencyStage() {
+        Ramp ramp = new Ramp(S, C);
+        Function<Double, Measured> job = jobWithMax(6_000);
+        boolean lastSustained = true;
+        for (Ramp.Stage stage = ramp.next(); stage != null; stage = ramp.next()) {
+            assertEquals(!lastSustained || stage.phase() == Phase.LATENCY, stage.pauseFirst(), stage.toString());
+            Measured m = job.apply(stage.targetRate());
+            lastSustained = ramp.record(m.achieved(), m.backpressure(), m.delivered(), 4.0).sustained();
+        }
+    }
+
+    @Test
+    void rampComesDownWhenTheFirstStageFails() {
+        double max = 1_000; // below the first target, 3000
+        Ramp ramp = new Ramp(S, C);
+        List<StageResult> stages = run(ramp, jobWithMax(max));
+        assertEquals(3000 / 1.25, stages.get(1).targetRate(), 1e-6);
+        StageResult firstSustained = stages.stream().filter(StageResult::sustained).findFirst().orElseThrow();
+        assertEquals(Phase.RAMP, firstSustained.phase());
+        assertTrue(ramp.maxRate() <= max && ramp.maxRate() >= 0.99 * max / Math.pow(1.25, 1.0 / 8),
+                "max " + ramp.maxRate());
+    }
+
+    @Test
+    void givesUpWithoutLatencyStageWhenNothingIsSustained() {
+        Ramp ramp = new Ramp(S, C);
+        List<StageResult> stages = run(ramp, jobWithMax(0));
+        assertEquals(0, ramp.maxRate());
+        assertTrue(stages.stream().noneMatch(s -> s.phase() == Phase.LATENCY));
+        assertTrue(stages.get(stages.size() - 1).targetRate() >= S.minFraction() * C);
+        assertNull(ramp.next());
+    }
+
+    @Test
+    void maxRateIsTheHighestAchievedRateOfASustainedStage() {
+        Ramp ramp = new Ramp(S, C);
+        run(ramp, jobWithMax(10_000));
+        double expected = ramp.results().stream()
+                .filter(s -> s.sustained() && s.phase() != Phase.LATENCY)
+                .mapToDouble(StageResult::achievedRate)
+                .max()
+                .orElseThrow();
+        assertEquals(expected, ramp.maxRate());
+    }
+
+    @Test
+    void recordBudgetCoversTheLongestSearch() {
+        // The job that lets the ramp climb highest: it keeps up with anything below 1.5 C.
+        long windowRecords = 10_000;
+        long budget = Ramp.recordBudget(S, C, windowRecords);
+        Ramp ramp = new Ramp(S, C);
+        double records = 0;
+        for (Ramp.Stage stage = ramp.next(); stage != null; stage = ramp.next()) {
+            double seconds = stage.phase() == Phase.LATENCY
+                    ? (S.warmupMs() + 4 * S.latencyMs()) / 1000.0
+                    : S.stageMs() / 1000.0;
+            records += stage.targetRate() * seconds;
+            Measured m = jobWithMax(1.5 * C).apply(stage.targetRate());
+            ramp.record(m.achieved(), m.backpressure(), m.delivered(), seconds);
+        }
+        assertTrue(records <= budget, records + " records > budget " + budget);
+    }
+
+    @Test
+    void settingsAreValidatedAfterEveryFlagIsApplied() {
+        RampSettings s = S.with(Map.of("start-fraction", "0.001", "min-fraction", "0.0001"));
+        assertEquals(0.001, s.startFraction());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> S.with(Map.of("factr", "2")));
+        assertTrue(e.getMessage().contains("--factr"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> S.with(Map.of("factor", "1")));
+        assertTrue(e.getMessage().contains("factor must be > 1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> S.with(Map.of("stage-ms", "x")));
+        assertTrue(e.getMessage().contains("--stage-ms: not a number"), e.getMessage());
+    }
+}
