@@ -11,4 +11,6 @@ need java "install a JDK 17 (Debian: apt-get install openjdk-17-jdk)"
 
 cargo test --workspace --all-targets --release
 cargo test --workspace --doc --release
+# The Flink tests start the real agent (AgentFailureTest) and load the router library.
+cargo build --workspace --release
 mvn -B -f flink-job/pom.xml verify
