@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(repo_root)"
 need cargo "install Rust with rustup"
 need mvn "install Maven 3"
-cargo build --release -p sas-router
+cargo build --release --workspace
 # The job module resolves the loader jar from the local repository when run alone.
 mvn -B -q -f flink-job/pom.xml -pl native-loader -am install -DskipTests
 mvn -B -q -f flink-job/pom.xml test-compile -DskipTests

@@ -28,7 +28,7 @@ flink_home() {
 build_artifacts() {
   local root
   root=$(repo_root)
-  (cd "$root" && cargo build --release -p sas-router -p sas-agent) || die "build: cargo build failed"
+  (cd "$root" && cargo build --release --workspace) || die "build: cargo build failed"
   local jar="$root/flink-job/job/target/sas-flink-job-0.1.0.jar"
   if [ ! -f "$jar" ] || [ -n "$(find "$root/flink-job" -name '*.java' -newer "$jar" -print -quit)" ] \
       || [ "$root/flink-job/job/pom.xml" -nt "$jar" ]; then

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds everything and runs the main jobs on the embedded default:
-#   1. the offline evaluator: a seeded Zipf(1.5) stream of 2 M records over 100 000 keys replayed through
-#      every partitioner on 32 workers, one comparison table;
-#   2. the Flink WordCount job on an embedded MiniCluster, routed by the Rust router (w-choices) through
-#      JNI, with its summary (records in, results out, records per worker, λ).
-# Extra arguments go to `sas-agent eval-routers`.
+# Builds everything and runs the whole loop on the embedded MiniCluster, small enough for about ten minutes
+# on 2 cores (WordCount on Zipf(1.5) keys, 16 emulated workers, params/throughput-zipf1.5-p16.yaml):
+#   1. offline collection: dalton-offline routes the job while the agent records transitions;
+#   2. offline training: CQL-N on them → a checkpoint;
+#   3. online training: the agent serves that checkpoint and trains SAC-N on the live job;
+#   4. throughput tests of hash, w-choices, dalton-original and saspartitioner (the agent serving the
+#      online checkpoint deterministically), one table and one chart.
+# Everything lands in results/quickstart/ (summary.csv, throughput.png, each step's files and logs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(repo_root)"
@@ -12,14 +14,32 @@ need cargo "install Rust with rustup"
 need mvn "install Maven 3 (Debian: apt-get install maven)"
 need java "install a JDK 17 (Debian: apt-get install openjdk-17-jdk)"
 
+PARAMS=params/throughput-zipf1.5-p16.yaml
+OUT=results/quickstart
+# Collection and online training at 70 % of the total emulated capacity (16 × 750 records/s) for about
+# 40 s, with 200 ms agent steps.
+LIVE=(--set records=340000 --set source_rate=8400 --set agent.interval_ms=200)
+
 cargo build --release --workspace
 build_artifacts
-echo
-echo "== Every partitioner on Zipf(1.5), 2 M records, 100 000 keys, 32 workers (offline evaluator)"
-echo
-target/release/sas-agent eval-routers --workload zipf --alpha 1.5 --keys 100000 --records 2000000 \
-  --workers 32 --seed 7 "$@"
-echo
-echo "== Flink WordCount on an embedded MiniCluster, routed by w-choices through JNI (params/wordcount-zipf.yaml)"
-echo
-run_embedded "$(pwd)/params/wordcount-zipf.yaml" --partitioner w-choices
+rm -rf "$OUT"
+mkdir -p "$OUT"
+started=$SECONDS
+step() { echo; echo "== [$((SECONDS - started)) s] $*"; }
+
+step "1/4 offline collection (dalton-offline behaviour, ~40 s)"
+bin/collect-offline.sh "$PARAMS" --out "$OUT/collect" "${LIVE[@]}"
+
+step "2/4 offline training (CQL-N)"
+bin/train-offline.sh "$OUT/collect/dataset" --out "$OUT/offline-checkpoint" --updates 300 --bc-steps 50 \
+  --eval-every 100
+
+step "3/4 online training (SAC-N on the live job, ~40 s)"
+bin/train-online.sh "$PARAMS" --checkpoint "$OUT/offline-checkpoint" --out "$OUT/online" "${LIVE[@]}"
+
+step "4/4 throughput tests (rate ramp to back-pressure)"
+bin/sweep-baselines.sh "$PARAMS" --partitioners hash,w-choices,dalton-original,saspartitioner \
+  --checkpoint "$OUT/online/checkpoint" --out "$OUT" \
+  --start-fraction 0.5 --stage-ms 3000 --warmup-ms 800 --bisect-steps 2 --latency-ms 4000
+
+step "done: table $OUT/summary.csv, plot $OUT/throughput.png"

@@ -4,26 +4,30 @@
 # (results/<run>/throughput.png: maximum sustained rate per partitioner against the total capacity).
 #
 # Usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR]
-#                               [--<ramp setting> VALUE ...]
+#                               [--checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]
+#   --checkpoint: an agent serves that checkpoint (deterministic actions, no learning) to saspartitioner;
+#   without it saspartitioner routes with its initial table.
 #   --partitioners defaults to every partitioner the router knows; <run> to <params stem>-sweep-<timestamp>;
 #   each partitioner's run is in <run>/<partitioner>/ (throughput.json, log.txt).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
 
-usage="usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR] [--<ramp setting> VALUE ...]"
+usage="usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR] [--checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]"
 [ $# -ge 1 ] || die "$usage"
 params=$(realpath "$1")
 shift
 [ -f "$params" ] || die "params: no file at $params"
 out=
 partitioners=
+checkpoint=
 test_args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --cluster) test_args+=(--cluster); shift ;;
     --partitioners) [ $# -ge 2 ] || die "--partitioners needs a list"; partitioners=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || die "--out needs a folder"; out=$(realpath -m "$2"); shift 2 ;;
+    --checkpoint) [ $# -ge 2 ] || die "--checkpoint needs a directory"; checkpoint=$(realpath -m "$2"); shift 2 ;;
     --*) [ $# -ge 2 ] || die "$1 needs a value"; test_args+=("$1" "$2"); shift 2 ;;
     *) die "unknown argument: $1 ($usage)" ;;
   esac
@@ -43,6 +47,15 @@ build_artifacts
 mkdir -p "$out"
 rm -f "$out/summary.csv"
 
+agent_args=()
+if [ -n "$checkpoint" ]; then
+  [ -f "$checkpoint/config.json" ] || die "checkpoint: no config.json in $checkpoint"
+  printf 'checkpoint: %s\n' "$checkpoint" > "$out/agent.yaml"
+  start_agent "$out/agent.yaml" "$out/agent.log"
+  echo "agent: $AGENT_URI serving $checkpoint (log $out/agent.log)"
+  agent_args=(--agent "$AGENT_URI")
+fi
+
 IFS=, read -r -a names <<< "$partitioners"
 failed=()
 start=$SECONDS
@@ -52,7 +65,8 @@ for i in "${!names[@]}"; do
   mkdir -p "$out/$name"
   # The run's output goes to its log; the controller's progress lines also to the terminal.
   if "$ROOT/bin/throughput-test.sh" "$params" --partitioner "$name" --no-build --out "$out/$name" \
-      --summary "$out/summary.csv" "${test_args[@]}" 2>&1 | tee "$out/$name/log.txt" \
+      --summary "$out/summary.csv" "${test_args[@]}" \
+      $([ "$name" = saspartitioner ] && echo "${agent_args[@]}") 2>&1 | tee "$out/$name/log.txt" \
       | grep --line-buffered -E '^throughput:|^error|Exception' ; then
     :
   fi

@@ -20,5 +20,5 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
-(cd "$ROOT" && cargo build --release -q -p sas-agent) || die "build: cargo build failed"
+(cd "$ROOT" && cargo build --release -q --workspace) || die "build: cargo build failed"
 "$ROOT/target/release/sas-agent" train-offline --data "$data" --out "$out" "${args[@]}"

@@ -19,6 +19,8 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ServeConfig> {
 /// Runs the agent until Ctrl-C.
 pub fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        // Colours only for a terminal: the mode scripts write the log to a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
