@@ -138,3 +138,13 @@ run_job() {
 run_name() {
   echo "$(basename "${1%.yaml}")-$2-$(date -u +%Y%m%dT%H%M%S)"
 }
+
+# Copies the router library and the two jars into folder $1, so a long run uses one build even if the tree
+# is rebuilt meanwhile (the JVM loads classes from its jars lazily).
+snapshot_artifacts() {
+  local root
+  root=$(repo_root)
+  mkdir -p "$1"
+  cp "$root/target/release/libsas_router.so" "$root/flink-job/native-loader/target/sas-native-loader-0.1.0.jar" \
+    "$root/flink-job/job/target/sas-flink-job-0.1.0.jar" "$1/" || die "artifacts: could not copy them to $1"
+}

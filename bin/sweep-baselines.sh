@@ -40,11 +40,11 @@ all_partitioners() {
     || die "partitioners: could not list them"
 }
 
-# Built once: every run of the sweep uses the same router, whatever changes in the tree meanwhile.
+# Built and copied once: every run of the sweep uses the same router, whatever changes in the tree meanwhile.
 build_artifacts
 [ -n "$partitioners" ] || partitioners=$(all_partitioners)
 [ -n "$out" ] || out="$ROOT/results/$(basename "${params%.yaml}")-sweep-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$out"
+snapshot_artifacts "$out/artifacts"
 rm -f "$out/summary.csv"
 
 agent_args=()
@@ -64,7 +64,7 @@ for i in "${!names[@]}"; do
   echo "== $name ($((i + 1))/${#names[@]}, $((SECONDS - start)) s so far)"
   mkdir -p "$out/$name"
   # The run's output goes to its log; the controller's progress lines also to the terminal.
-  if "$ROOT/bin/throughput-test.sh" "$params" --partitioner "$name" --no-build --out "$out/$name" \
+  if "$ROOT/bin/throughput-test.sh" "$params" --partitioner "$name" --artifacts "$out/artifacts" --out "$out/$name" \
       --summary "$out/summary.csv" "${test_args[@]}" \
       $([ "$name" = saspartitioner ] && echo "${agent_args[@]}") 2>&1 | tee "$out/$name/log.txt" \
       | grep --line-buffered -E '^throughput:|^error|Exception' ; then

@@ -5,28 +5,31 @@
 # --cluster (the standalone cluster of bin/flink-cluster.sh).
 #
 # Usage: bin/throughput-test.sh PARAMS.yaml --partitioner NAME [--cluster] [--out DIR] [--summary CSV]
-#                               [--agent URI] [--no-build] [--<ramp setting> VALUE ...]
+#                               [--agent URI] [--artifacts DIR] [--<ramp setting> VALUE ...]
 #   <run> defaults to <params stem>-<partitioner>-<timestamp>; --summary appends a row to a sweep's CSV;
-#   --agent adds `agent: {address: URI, mode: serve}` to the params; --no-build uses the artifacts as they
-#   are (a sweep builds once, so every run uses the same router); ramp settings: docs/modes.md.
+#   --agent adds `agent: {address: URI, mode: serve}` to the params; ramp settings: docs/modes.md.
+#   The run uses a copy of the router library and the jars (the JVM loads classes lazily, and a rebuild
+#   of the tree during a run would pull them from under it): a fresh build copied to a temporary folder,
+#   or, with --artifacts, the copy in DIR made by lib.sh's snapshot_artifacts (a sweep builds and copies once, so
+#   every run uses the same router).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
 MAIN=org.sas.job.throughput.ThroughputTest
 
-usage="usage: bin/throughput-test.sh PARAMS.yaml --partitioner NAME [--cluster] [--out DIR] [--summary CSV] [--agent URI] [--no-build] [--<ramp setting> VALUE ...]"
+usage="usage: bin/throughput-test.sh PARAMS.yaml --partitioner NAME [--cluster] [--out DIR] [--summary CSV] [--agent URI] [--artifacts DIR] [--<ramp setting> VALUE ...]"
 [ $# -ge 1 ] || die "$usage"
 params=$1
 shift
 [ -f "$params" ] || die "params: no file at $params"
 cluster=0
-build=1
+artifacts=
 partitioner=
 args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --cluster) cluster=1; shift ;;
-    --no-build) build=0; shift ;;
+    --artifacts) [ $# -ge 2 ] || die "--artifacts needs a folder"; artifacts=$(realpath "$2"); shift 2 ;;
     --partitioner) [ $# -ge 2 ] || die "--partitioner needs a name"; partitioner=$2; args+=(--partitioner "$2"); shift 2 ;;
     --out|--summary) [ $# -ge 2 ] || die "$1 needs a path"; args+=("$1" "$(realpath -m "$2")"); shift 2 ;;
     --*) [ $# -ge 2 ] || die "$1 needs a value"; args+=("$1" "$2"); shift 2 ;;
@@ -35,12 +38,16 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$partitioner" ] || die "$usage"
 
-# Runs the test's main class on an embedded MiniCluster (the JVM flags of lib.sh's run_embedded).
+# Runs the test's main class on an embedded MiniCluster (the JVM flags of lib.sh's run_embedded), from
+# the copied artifacts.
 run_embedded_test() {
   need java "install a JDK 17"
+  local cp
+  cp=$(embedded_classpath)
+  cp=${cp//"$ROOT/flink-job/native-loader/target/sas-native-loader-0.1.0.jar"/"$artifacts/sas-native-loader-0.1.0.jar"}
+  cp=${cp//"$ROOT/flink-job/job/target/sas-flink-job-0.1.0.jar"/"$artifacts/sas-flink-job-0.1.0.jar"}
   java -Xmx3g --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
-    -Dsas.router.library="$ROOT/target/release/libsas_router.so" \
-    -cp "$(embedded_classpath)" "$MAIN" "$@"
+    -Dsas.router.library="$artifacts/libsas_router.so" -cp "$cp" "$MAIN" "$@"
 }
 
 # Submits the test to the standalone cluster; the rate controller's progress lines go to the task
@@ -62,14 +69,20 @@ run_on_cluster() {
   # The client loads the router too (to validate the params and build the job graph). `flink run`
   # prints every accumulator; the latency histogram is left out (it is in throughput.json).
   local status=0
-  SAS_ROUTER_LIBRARY="$ROOT/target/release/libsas_router.so" "$flink_home/bin/flink" run \
-    -m "localhost:$port" -c "$MAIN" "$ROOT/flink-job/job/target/sas-flink-job-0.1.0.jar" "$@" 2>&1 \
+  SAS_ROUTER_LIBRARY="$artifacts/libsas_router.so" "$flink_home/bin/flink" run \
+    -m "localhost:$port" -c "$MAIN" "$artifacts/sas-flink-job-0.1.0.jar" "$@" 2>&1 \
     | grep -v '^- throughput-latency-buckets' || status=${PIPESTATUS[0]}
   [ -z "$follower" ] || kill "$follower" 2>/dev/null || true
   [ "$status" = 0 ] || die "cluster: the throughput test failed (flink run exited with $status)"
 }
 
-[ $build = 0 ] || build_artifacts
+if [ -z "$artifacts" ]; then
+  build_artifacts
+  artifacts=$(mktemp -d)
+  trap 'rm -rf "$artifacts"' EXIT
+  snapshot_artifacts "$artifacts"
+fi
+[ -f "$artifacts/sas-flink-job-0.1.0.jar" ] || die "artifacts: no job jar in $artifacts"
 if [ $cluster = 1 ]; then
   run_on_cluster "$(realpath "$params")" "${args[@]}"
 else

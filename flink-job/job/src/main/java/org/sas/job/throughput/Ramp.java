@@ -16,7 +16,9 @@ import java.util.List;
  *       stage the target is multiplied by {@code factor}. After an unsustained one it is multiplied
  *       again, until {@code stopAfter} consecutive stages were unsustained: a single noisy stage does
  *       not end the ramp. While no stage has been sustained yet, an unsustained stage divides the target
- *       by {@code factor} instead (down to {@code minFraction} × C, where the search gives up).</li>
+ *       by {@code factor} instead (down to {@code minFraction} × C, where the search gives up); from the
+ *       first sustained stage the ramp climbs again under the same stop rule, so a failure at the start
+ *       (a learning partitioner not warmed up yet) does not cap the search.</li>
  *   <li><b>Bisection.</b> {@code bisectSteps} stages at the geometric mean of the best sustained target
  *       and the lowest failed one above it, each replacing one of the two.</li>
  *   <li><b>Latency.</b> One stage at {@code latencyFraction} × the maximum sustained rate.</li>
@@ -117,17 +119,11 @@ public final class Ramp {
 
     private void afterRamp(StageResult r) {
         if (r.sustained()) {
-            boolean cameDown = lo == null && hi != null;
             lo = r;
+            hi = null;
             streak = 0;
-            if (cameDown) {
-                bisectOrMeasure(); // the stage above this one already failed
-            } else {
-                hi = null;
-                nextTarget = r.targetRate() * settings.factor();
-            }
+            nextTarget = r.targetRate() * settings.factor();
         } else if (lo == null) {
-            hi = r;
             nextTarget = r.targetRate() / settings.factor();
             if (nextTarget < settings.minFraction() * capacity) {
                 done = true; // nothing sustainable: no latency stage either
@@ -190,7 +186,8 @@ public final class Ramp {
         double top = sustainable * Math.pow(s.factor(), s.stopAfter());
         double stageSeconds = s.stageMs() / 1000.0;
         double up = top * s.factor() / (s.factor() - 1) * stageSeconds;
-        double down = s.startFraction() * capacity / (s.factor() - 1) * stageSeconds;
+        // The way down, the first stage included: the climb after it may pass the same targets again.
+        double down = s.startFraction() * capacity * s.factor() / (s.factor() - 1) * stageSeconds;
         double bisect = s.bisectSteps() * top * stageSeconds;
         double rate = s.latencyFraction() * top;
         double warmup = rate * s.warmupMs() / 1000.0;

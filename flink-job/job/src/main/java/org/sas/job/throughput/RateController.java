@@ -25,12 +25,12 @@ import java.util.concurrent.locks.LockSupport;
  * router (one subtask), so holding a record back holds the source back, and the source task's
  * back-pressure timers are this task's.
  *
- * <p>Per stage, over its measured part (after {@link RampSettings#warmupMs}): achieved rate = records let
- * through / seconds, back-pressure = growth of the task's accumulated soft and hard back-pressured time
- * ({@code TaskIOMetricGroup#getAccumulatedBackPressuredTimeMs}) / the same seconds, and {@link #delivered}
- * from the records routed to each worker and those it processed ({@link WorkerProgress}). The latency
- * stage stamps its measured records with their emit time ({@link Event#emitMicros}) for
- * {@link WorkerMeter} and counts them per worker in a {@link BalanceMeter}.
+ * <p>Each stage is measured over its measured part (after {@link RampSettings#warmupMs}) by a
+ * {@link StageMeter}: achieved rate, back-pressure from the task's accumulated soft and hard
+ * back-pressured time ({@code TaskIOMetricGroup#getAccumulatedBackPressuredTimeMs}), and the share of
+ * its records each worker processed ({@link WorkerProgress}). The latency stage stamps its measured
+ * records with their emit time ({@link Event#emitMicros}) for {@link WorkerMeter} and counts them per
+ * worker in a {@link BalanceMeter}.
  *
  * <p>When the test is over the ramp's {@link Report} goes to the {@value #REPORT} accumulator and every
  * further record is dropped: the source was given a finite count ({@link Ramp#recordBudget}) because a
@@ -51,9 +51,6 @@ public class RateController extends ProcessFunction<Event, Event> {
      * machine); beyond it the time is lost, as when the source is back-pressured.
      */
     private static final long MAX_LAG_NANOS = 50_000_000L;
-
-    /** Records of a worker that may be in flight (in buffers, in service) without counting as a backlog. */
-    static final long IN_FLIGHT = 20;
 
     /** Longest wait for the workers to drain their queues before a stage. */
     private static final long MAX_DRAIN_NANOS = 60_000_000_000L;
@@ -85,8 +82,9 @@ public class RateController extends ProcessFunction<Event, Event> {
     private transient WorkerProgress progress;
     /** Records let through to each worker since the start. */
     private transient long[] routed;
-    private transient long[] routedAtStart;
-    private transient long[] processedAtStart;
+    /** Scratch: records each worker has processed, as last read. */
+    private transient long[] processed;
+    private transient StageMeter meter;
     private transient ListAccumulator<Report> report;
     private transient boolean finished;
 
@@ -96,9 +94,6 @@ public class RateController extends ProcessFunction<Event, Event> {
     private transient long measureFrom;
     private transient long stageEnd;
     private transient boolean measuring;
-    private transient long measureStart;
-    private transient long backpressureAtStart;
-    private transient long measured;
     private transient long costNanos;
     private transient long nextNanos;
     private transient BalanceMeter balance;
@@ -135,8 +130,8 @@ public class RateController extends ProcessFunction<Event, Event> {
         job = getRuntimeContext().getJobInfo().getJobId();
         progress = WorkerProgress.acquire(job, workers, false);
         routed = new long[workers];
-        routedAtStart = new long[workers];
-        processedAtStart = new long[workers];
+        processed = new long[workers];
+        meter = new StageMeter(workers);
         report = new ListAccumulator<>();
         getRuntimeContext().addAccumulator(REPORT, report);
         System.out.printf("throughput: total capacity %,.0f records/s over %d workers%n", capacity, workers);
@@ -157,15 +152,10 @@ public class RateController extends ProcessFunction<Event, Event> {
         now = pace(now);
         if (!measuring && now >= measureFrom) {
             measuring = true;
-            measureStart = now;
-            backpressureAtStart = io.getAccumulatedBackPressuredTimeMs();
-            for (int w = 0; w < workers; w++) {
-                routedAtStart[w] = routed[w];
-                processedAtStart[w] = progress.get(w);
-            }
+            meter.start(now, io.getAccumulatedBackPressuredTimeMs(), routed, processed());
         }
         if (measuring) {
-            measured++;
+            meter.count();
             if (stage.phase() == Phase.LATENCY) {
                 e.emitMicros = wallMicros();
                 balance.add(e.key, e.worker, e.ts);
@@ -208,28 +198,17 @@ public class RateController extends ProcessFunction<Event, Event> {
         measureFrom = now + settings.warmupMs() * 1_000_000L;
         stageEnd = now + length * 1_000_000L;
         measuring = false;
-        measured = 0;
         costNanos = (long) (1e9 / stage.targetRate());
         nextNanos = now;
         return now;
     }
 
     private void endStage(long now) {
-        double seconds;
-        double backpressure;
-        double delivered = Double.NaN;
-        if (measuring) {
-            if (workerSignal()) {
-                delivered = delivered();
-            }
-            seconds = (now - measureStart) / 1e9;
-            backpressure = (io.getAccumulatedBackPressuredTimeMs() - backpressureAtStart) / (seconds * 1000);
-        } else {
-            // No record got through the whole measured part: the source was stuck.
-            seconds = (now - measureFrom) / 1e9;
-            backpressure = 1;
-        }
-        StageResult r = ramp.record(measured / seconds, Math.min(1, Math.max(0, backpressure)), delivered, seconds);
+        // No record got through the whole measured part when not measuring: the source was stuck.
+        StageMeter.Averages a = measuring
+                ? meter.end(now, io.getAccumulatedBackPressuredTimeMs(), routed, workerSignal() ? processed() : null)
+                : new StageMeter.Averages(0, 1, Double.NaN, (now - measureFrom) / 1e9);
+        StageResult r = ramp.record(a.achieved(), a.backpressure(), a.delivered(), a.seconds());
         System.out.printf("throughput: stage %2d %-7s target %,9.0f/s  achieved %,9.0f/s  back-pressure %4.2f"
                         + "  delivered %5.3f  %s%n",
                 stageNumber, r.phase(), r.targetRate(), r.achievedRate(), r.backpressure(), r.delivered(),
@@ -241,27 +220,18 @@ public class RateController extends ProcessFunction<Event, Event> {
         return progress.workersRegistered() == workers;
     }
 
-    /**
-     * Over the measured part, the smallest share of the records routed to a worker that the worker
-     * processed, with {@value #IN_FLIGHT} records in flight counted as processed (at most 1). Below 1 −
-     * tolerance a worker's queue grew: it could not keep up, whatever the source saw yet.
-     */
-    private double delivered() {
-        double min = 1;
+    /** Records each worker has processed so far (a scratch array, overwritten by the next call). */
+    private long[] processed() {
         for (int w = 0; w < workers; w++) {
-            long sent = routed[w] - routedAtStart[w];
-            long done = progress.get(w) - processedAtStart[w];
-            if (sent > 0) {
-                min = Math.min(min, (double) (done + IN_FLIGHT) / sent);
-            }
+            processed[w] = progress.get(w);
         }
-        return min;
+        return processed;
     }
 
     /** Pauses until every worker has processed what it was sent (but for records in flight). */
     private long drain(long now) {
         long until = now + MAX_DRAIN_NANOS;
-        while (now < until && backlog() > IN_FLIGHT) {
+        while (now < until && backlog() > StageMeter.IN_FLIGHT) {
             LockSupport.parkNanos(10_000_000L);
             now = System.nanoTime();
         }

@@ -11,7 +11,7 @@ import java.io.Serializable;
  * @param backpressure fraction of the time the source task was back-pressured (Flink's soft and hard
  *     back-pressure timers of the task)
  * @param delivered the smallest share of the records routed to a worker that the worker processed,
- *     counting 20 records in flight as processed ({@link RateController#delivered}); NaN when the workers
+ *     counting 20 records in flight as processed ({@link StageMeter#delivered}); NaN when the workers
  *     are not in the controller's JVM
  * @param sustained whether the job kept up ({@link Ramp#sustained})
  * @param seconds length of the measured part

@@ -8,8 +8,31 @@ import org.junit.jupiter.api.Test;
 import java.util.HashMap;
 import java.util.Map;
 
-/** The balance and latency figures of the throughput test, on records with known answers. */
+/** The stage, balance and latency figures of the throughput test, on inputs with known answers. */
 class MetersTest {
+
+    @Test
+    void stageFiguresAreAveragesOverTheMeasuredPart() {
+        StageMeter m = new StageMeter(3);
+        m.start(1_000_000_000L, 500, new long[] {100, 100, 0}, new long[] {90, 100, 0});
+        for (int i = 0; i < 4000; i++) {
+            m.count();
+        }
+        // 2 s later: 4000 records, 200 ms more back-pressure; worker 0 processed 950 of the 1000 it was
+        // sent, worker 1 all, worker 2 none of 10 (within the 20 in flight).
+        StageMeter.Averages a = m.end(3_000_000_000L, 700, new long[] {1100, 2100, 10}, new long[] {1040, 2100, 0});
+        assertEquals(2.0, a.seconds(), 1e-12);
+        assertEquals(2000.0, a.achieved(), 1e-9);
+        assertEquals(0.1, a.backpressure(), 1e-12);
+        assertEquals((950.0 + 20) / 1000, a.delivered(), 1e-12);
+        assertTrue(Double.isNaN(m.end(3_000_000_000L, 700, new long[3], null).delivered()), "no worker counts");
+    }
+
+    @Test
+    void deliveredSkipsIdleWorkersAndNeverExceedsOne() {
+        assertEquals(1.0, StageMeter.delivered(new long[] {0, 50}, new long[] {0, 60}), 1e-12);
+        assertEquals(0.5, StageMeter.delivered(new long[] {0, 1000}, new long[] {0, 480}), 1e-12);
+    }
 
     @Test
     void balanceFollowsTheEvaluatorsDefinitions() {

@@ -106,15 +106,30 @@ class RampTest {
     }
 
     @Test
-    void rampComesDownWhenTheFirstStageFails() {
+    void rampComesDownWhenTheFirstStageFailsThenClimbsAgain() {
         double max = 1_000; // below the first target, 3000
         Ramp ramp = new Ramp(S, C);
         List<StageResult> stages = run(ramp, jobWithMax(max));
         assertEquals(3000 / 1.25, stages.get(1).targetRate(), 1e-6);
-        StageResult firstSustained = stages.stream().filter(StageResult::sustained).findFirst().orElseThrow();
-        assertEquals(Phase.RAMP, firstSustained.phase());
+        int first = 0;
+        while (!stages.get(first).sustained()) {
+            first++;
+        }
+        assertEquals(Phase.RAMP, stages.get(first).phase());
+        assertEquals(stages.get(first).targetRate() * 1.25, stages.get(first + 1).targetRate(), 1e-6);
         assertTrue(ramp.maxRate() <= max && ramp.maxRate() >= 0.99 * max / Math.pow(1.25, 1.0 / 8),
                 "max " + ramp.maxRate());
+    }
+
+    @Test
+    void aColdFirstStageDoesNotCapTheSearch() {
+        // A learning partitioner fails its first stage while it warms up, then keeps up to 10 000/s.
+        Function<Double, Measured> job = jobWithMax(10_000);
+        int[] calls = {0};
+        Ramp ramp = new Ramp(S, C);
+        run(ramp, target -> ++calls[0] == 1 ? new Measured(target, 0.0, 0.8) : job.apply(target));
+        assertFalse(ramp.results().get(0).sustained());
+        assertTrue(ramp.maxRate() > 9_000, "max " + ramp.maxRate());
     }
 
     @Test
@@ -141,9 +156,12 @@ class RampTest {
 
     @Test
     void recordBudgetCoversTheLongestSearch() {
-        // The job that lets the ramp climb highest: it keeps up with anything below 1.5 C.
+        // The job that lets the ramp climb highest: it keeps up with anything below 1.5 C, after failing
+        // its first stages while it warms up (so the ramp goes down first, then all the way up).
         long windowRecords = 10_000;
         long budget = Ramp.recordBudget(S, C, windowRecords);
+        Function<Double, Measured> job = jobWithMax(1.5 * C);
+        int[] calls = {0};
         Ramp ramp = new Ramp(S, C);
         double records = 0;
         for (Ramp.Stage stage = ramp.next(); stage != null; stage = ramp.next()) {
@@ -151,7 +169,7 @@ class RampTest {
                     ? (S.warmupMs() + 4 * S.latencyMs()) / 1000.0
                     : S.stageMs() / 1000.0;
             records += stage.targetRate() * seconds;
-            Measured m = jobWithMax(1.5 * C).apply(stage.targetRate());
+            Measured m = ++calls[0] <= 5 ? new Measured(0, 1, 0) : job.apply(stage.targetRate());
             ramp.record(m.achieved(), m.backpressure(), m.delivered(), seconds);
         }
         assertTrue(records <= budget, records + " records > budget " + budget);
