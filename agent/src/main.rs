@@ -597,9 +597,9 @@ struct BenchReport {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    // The learner benchmark first, alone on the machine; then reply latency of a TRAIN session: SAC-N
-    // actions sampled from the served snapshot while that session's learner trains on its thread.
-    let learner = sas_learner::bench::run(args.updates);
+    // Reply latency of a TRAIN session first: SAC-N actions sampled from the served snapshot while that
+    // session's learner trains on its thread (which starts the compute pool at its lower priority).
+    // Then the learner benchmark alone.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -611,6 +611,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         SessionMode::Train,
         args.steps,
     ))?;
+    let learner = sas_learner::bench::run(args.updates);
     let report = BenchReport {
         reply_p50_us: bench_cmd::quantile(&latencies, 0.5),
         reply_p99_us: bench_cmd::quantile(&latencies, 0.99),

