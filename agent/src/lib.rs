@@ -18,7 +18,7 @@
 //!   `grpc.health.v1` and `/metrics`; [`coordinator`] assembles steps from reports (deadlines and
 //!   imputation included); [`policy`] is what answers a step, at once; `shutdown` fans one signal out.
 //!
-//! The `sas-agent` binary (`src/main.rs`) only parses the command line, dispatches and maps errors to
+//! The `sas-agent` binary (`src/bin/sas-agent/`) only parses the command line, dispatches and maps errors to
 //! exit codes.
 
 #![deny(missing_docs)]

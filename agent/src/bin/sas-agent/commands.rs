@@ -1,0 +1,343 @@
+//! Each command's glue: flags → the library's configuration → its result printed as text or JSON.
+
+use crate::args::*;
+use anyhow::Context;
+use sas_agent::bench_cmd;
+use sas_agent::collect::{self, CollectConfig, CollectSummary};
+use sas_agent::env::sim::SimConfig;
+use sas_agent::eval::{self, EvalConfig, RouterReport};
+use sas_agent::pb::SessionMode;
+use sas_agent::server::{ModelFactory, ServeConfig};
+use sas_agent::table;
+use sas_agent::train_offline::{self, TrainOfflineConfig};
+use sas_learner::config::CqlConfig;
+use sas_router::mask::Mask;
+use sas_router::partitioner::{HotKeyMode, RouterConfig};
+use sas_router::workload::WorkloadConfig;
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+pub(crate) fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
+    let kind = match args.workload {
+        Workload::Zipf => "zipf",
+        Workload::ZipfSequence => "zipf-sequence",
+        Workload::ZipfDriftingKey => "zipf-drifting-key",
+        Workload::Text => "text",
+    };
+    let workload = WorkloadConfig {
+        kind: kind.into(),
+        alpha: args.alpha,
+        keys: args.keys,
+        shuffle_keys: args.shuffle_keys,
+        rate: args.rate,
+        seed: args.seed,
+        // zipf-sequence: alternate between the given α and a milder one, so the hot set shifts.
+        phases: vec![
+            sas_router::workload::ZipfPhase {
+                alpha: args.alpha,
+                keys: args.keys,
+            },
+            sas_router::workload::ZipfPhase {
+                alpha: (args.alpha / 1.5).max(0.5),
+                keys: args.keys,
+            },
+        ],
+        text_path: args.text.clone(),
+        ..WorkloadConfig::default()
+    };
+    let mut router = RouterConfig {
+        workers: args.workers,
+        seed: args.seed,
+        window_ms: args.window_ms,
+        slide_ms: args.slide_ms,
+        num_keys: args.keys,
+        ..RouterConfig::default()
+    };
+    router.hot_keys.count = args.hot_keys;
+    router.hot_keys.alpha = args.alpha;
+    router.hot_keys.mode = match args.hot_key_mode {
+        HotKeys::Static => HotKeyMode::Static,
+        HotKeys::Online => HotKeyMode::Online,
+    };
+    let config = EvalConfig {
+        workload,
+        records: args.records,
+        router,
+        partitioners: args.partitioners.unwrap_or_else(eval::all_partitioners),
+        window_ms: args.window_ms,
+        hot_keys: args.hot_keys,
+        progress: show_progress(args.json),
+    };
+    let reports = eval::run(&config).context("eval-routers")?;
+    emit(args.json, &reports, |r| report_table(r))
+}
+
+fn report_table(reports: &[RouterReport]) -> String {
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                r.partitioner.clone(),
+                format!("{:.4}", r.imbalance),
+                format!("{:.4}", r.nmad),
+                format!("{:.2}", r.hot_fragmentation_mean),
+                r.max_fragmentation.to_string(),
+                format!("{:.1}", r.ns_per_record),
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "partitioner",
+            "imbalance",
+            "nmad",
+            "hot_frag_mean",
+            "max_frag",
+            "ns/record",
+        ],
+        &rows,
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct MaskReport {
+    workers: usize,
+    alpha: f64,
+    hot_keys: usize,
+    true_hot_keys: usize,
+    action_dim: usize,
+    ranges: Vec<MaskRange>,
+}
+
+#[derive(Debug, Serialize)]
+struct MaskRange {
+    key: usize,
+    start: usize,
+    end: usize,
+    width: usize,
+}
+
+pub(crate) fn mask(args: MaskArgs) -> anyhow::Result<()> {
+    let mask = Mask::zipf(
+        args.workers,
+        args.alpha,
+        args.hot_keys,
+        args.true_hot_keys,
+        args.spread_keys,
+    )?;
+    let report = MaskReport {
+        workers: args.workers,
+        alpha: args.alpha,
+        hot_keys: args.hot_keys,
+        true_hot_keys: mask.true_hot_keys(),
+        action_dim: mask.action_dim(),
+        ranges: mask
+            .ranges()
+            .iter()
+            .enumerate()
+            .map(|(key, r)| MaskRange {
+                key,
+                start: r.start,
+                end: r.end,
+                width: r.len(),
+            })
+            .collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .ranges
+            .iter()
+            .map(|r| {
+                vec![
+                    r.key.to_string(),
+                    r.start.to_string(),
+                    r.end.to_string(),
+                    r.width.to_string(),
+                ]
+            })
+            .collect();
+        print!("{}", table::render(&["key", "start", "end", "width"], &rows));
+        println!(
+            "true hot keys: {}, action dimension A = {}",
+            report.true_hot_keys, report.action_dim
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn collect_sim(args: CollectSimArgs) -> anyhow::Result<()> {
+    let config = CollectConfig {
+        sim: SimConfig {
+            workers: args.workers,
+            alpha: args.alpha,
+            capacity_spread: args.capacity_spread,
+            records_per_step: args.records_per_step,
+            episode_length: args.episode_length,
+            seed: args.seed,
+            ..SimConfig::default()
+        },
+        steps: args.steps,
+        out: args.out,
+        progress: show_progress(args.json),
+    };
+    let summary = collect::run(&config).context("collect-sim")?;
+    emit(args.json, &summary, collect_report)
+}
+
+fn collect_report(s: &CollectSummary) -> String {
+    format!(
+        "wrote {} transitions ({} episodes) to {}\n\
+         obs_dim {}, action_dim {}\n\
+         behaviour (dalton-offline): mean λ {:.4}, mean nmad {:.4}, mean reward {:.4}\n\
+         initial table: mean λ {:.4}\n",
+        s.transitions,
+        s.episodes,
+        s.out.display(),
+        s.obs_dim,
+        s.action_dim,
+        s.behaviour_imbalance,
+        s.behaviour_nmad,
+        s.mean_reward,
+        s.initial_imbalance,
+    )
+}
+
+pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let sim = sas_agent::env::sim::SimConfig {
+        workers: args.workers,
+        alpha: args.alpha,
+        capacity_spread: args.capacity_spread,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let sac = sas_learner::config::SacConfig {
+        actor_lr: args.actor_lr,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let config = sas_agent::simulate::SimulateConfig {
+        sim,
+        steps: args.steps,
+        warmup_steps: args.warmup_steps,
+        updates_per_step: args.updates_per_step,
+        publish_every: 10,
+        eval_steps: args.eval_steps,
+        sac,
+        progress: show_progress(args.json),
+    };
+    let summary = sas_agent::simulate::run(&config).context("simulate")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "initial table λ {:.4} → learned policy λ {:.4} ({} steps, {} updates, {:.1} updates/s)",
+            summary.initial_imbalance,
+            summary.final_imbalance,
+            summary.steps,
+            summary.updates,
+            summary.updates_per_s
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn train_offline(args: TrainOfflineArgs) -> anyhow::Result<()> {
+    let mut cql = CqlConfig {
+        bc_steps: args.bc_steps,
+        min_q_weight: args.min_q_weight,
+        ..CqlConfig::default()
+    };
+    cql.sac.actor_lr = args.actor_lr;
+    cql.sac.seed = args.seed;
+    let config = TrainOfflineConfig {
+        data: args.data,
+        out: args.out,
+        updates: args.updates,
+        eval_every: args.eval_every,
+        eval_steps: args.eval_steps,
+        cql,
+        progress: show_progress(args.json),
+    };
+    let summary = train_offline::run(&config).context("train-offline")?;
+    emit(args.json, &summary, |s| {
+        let lambda = |v: Option<f64>| v.map_or("n/a (not simulated data)".into(), |l| format!("{l:.4}"));
+        format!(
+            "{} transitions, {} updates ({:.1}/s)\nbehaviour λ {:.4}  offline policy λ {}  initial table λ {}\n\
+             checkpoint {}\ncurve {} and {}\n",
+            s.transitions,
+            s.updates,
+            s.updates_per_s,
+            s.behaviour_imbalance,
+            lambda(s.offline_policy_imbalance),
+            lambda(s.initial_imbalance),
+            s.checkpoint.display(),
+            s.curve_csv.display(),
+            s.curve_png.display()
+        )
+    })
+}
+
+/// P = 128 workers: observations of 256 and, with 10 hot keys of Zipf(1.5), actions of 137, the sizes
+/// the learner benchmark uses.
+const BENCH_WORKERS: u32 = 128;
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    reply_p50_us: f64,
+    reply_p99_us: f64,
+    updates_per_s: f64,
+    update_p50_ms: f64,
+    forward_p50_us: f64,
+    forward_p99_us: f64,
+    threads: usize,
+}
+
+pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    // Reply latency of a TRAIN session first: SAC-N actions sampled from the served snapshot while that
+    // session's learner trains on its thread (which starts the compute pool at its lower priority).
+    // Then the learner benchmark alone.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let factory = Arc::new(ModelFactory::new(&ServeConfig::default())?);
+    let latencies = runtime.block_on(bench_cmd::reply_latencies(
+        factory,
+        BENCH_WORKERS,
+        SessionMode::Train,
+        args.steps,
+    ))?;
+    let learner = sas_learner::bench::run(args.updates);
+    let report = BenchReport {
+        reply_p50_us: bench_cmd::quantile(&latencies, 0.5),
+        reply_p99_us: bench_cmd::quantile(&latencies, 0.99),
+        updates_per_s: learner.updates_per_s,
+        update_p50_ms: learner.update_p50_ms,
+        forward_p50_us: learner.forward_p50_us,
+        forward_p99_us: learner.forward_p99_us,
+        threads: learner.threads,
+    };
+    emit(args.json, &report, |r| format!("{r:#?}\n"))
+}
+
+/// A progress bar is shown only for people: not with `--json`, not when stderr is not a terminal.
+pub(crate) fn show_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// Prints `value` as pretty JSON with `--json`, else as the text `render` makes of it.
+pub(crate) fn emit<T: Serialize>(
+    json: bool,
+    value: &T,
+    render: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", render(value));
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `sas-agent`: the command line of the SaS agent. This file parses and dispatches; the flags are in
+//! `args.rs`, the commands' glue in `commands.rs`, and the work in the `sas_agent` library.
+
+mod args;
+mod commands;
+
+use args::*;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// The SaS agent: serve and learn routing tables, simulate, train offline, evaluate routers.
+#[derive(Debug, Parser)]
+#[command(name = "sas-agent", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Replay a generated stream through partitioners and compare balance, fragmentation and speed.
+    EvalRouters(EvalArgs),
+    /// Print the mask (worker range per true hot key) and the action dimension for a Zipf workload.
+    Mask(MaskArgs),
+    /// Record an offline dataset in the simulator under the dalton-offline behaviour policy.
+    CollectSim(CollectSimArgs),
+    /// Train CQL-N on an offline dataset into a checkpoint, with a learning curve (CSV + PNG).
+    TrainOffline(TrainOfflineArgs),
+    /// Print a params file with `--set KEY=VALUE` overrides applied, validated and normalised.
+    Params(ParamsArgs),
+    /// Chart (PNG) and table of a baseline sweep (bin/sweep-baselines.sh) from its summary.csv.
+    PlotSweep(PlotSweepArgs),
+    /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
+    Serve(ServeArgs),
+    /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
+    Health(HealthArgs),
+    /// Train SAC-N online in the simulator, then measure the learned policy against the initial table.
+    Simulate(SimulateArgs),
+    /// Measure the agent: reply latency over gRPC on loopback, SAC-N updates/s, policy forward time.
+    Bench(BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::EvalRouters(args) => commands::eval_routers(args),
+        Command::Mask(args) => commands::mask(args),
+        Command::CollectSim(args) => commands::collect_sim(args),
+        Command::Serve(args) => {
+            sas_agent::serve_cmd::load_config(args.config.as_deref()).and_then(sas_agent::serve_cmd::serve)
+        }
+        Command::Simulate(args) => commands::simulate(args),
+        Command::TrainOffline(args) => commands::train_offline(args),
+        Command::PlotSweep(args) => sas_agent::plot_sweep::run(&args.summary, &args.out, args.capacity)
+            .map(|table| print!("{table}"))
+            .map_err(Into::into),
+        Command::Params(args) => {
+            sas_agent::params_cmd::derive(&args.file, &args.overrides).map(|yaml| print!("{yaml}"))
+        }
+        Command::Bench(args) => commands::bench(args),
+        Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sas-agent: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
