@@ -106,7 +106,7 @@ pub fn line_chart(
     Ok(())
 }
 
-/// Draws one bar per entry of `bars`, each labelled with its name below and its value above, and the
+/// Draws one bar per entry of `bars`, each labelled with its name below and its value at its top, and the
 /// `reference` line across them, into a PNG at `path` (600 px high, at least 1000 px wide, 130 px per bar).
 ///
 /// # Errors
@@ -158,6 +158,18 @@ pub fn bar_chart(
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(|e| err(e.to_string()))?;
+    // The reference line goes under the bars: where a bar reaches it, the bar's value stays readable.
+    if let Some(r) = reference {
+        let line = RED.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(
+                [(SegmentValue::Exact(0), r.value), (SegmentValue::Last, r.value)],
+                line,
+            ))
+            .map_err(|e| err(e.to_string()))?
+            .label(r.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
+    }
     let fill = RGBColor(70, 130, 180);
     chart
         .draw_series(
@@ -177,31 +189,30 @@ pub fn bar_chart(
                 }),
         )
         .map_err(|e| err(e.to_string()))?;
-    let value_style = TextStyle::from(("sans-serif", 14)).pos(Pos::new(HPos::Center, VPos::Bottom));
+    // Values sit inside the top of a tall bar, above a short one.
+    let inside =
+        TextStyle::from(("sans-serif", 14).into_font().color(&WHITE)).pos(Pos::new(HPos::Center, VPos::Top));
+    let above = TextStyle::from(("sans-serif", 14)).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
         .draw_series(
             bars.iter()
                 .enumerate()
                 .filter(|(_, b)| b.value.is_finite())
                 .map(|(i, b)| {
+                    let style = if b.value > 0.15 * top {
+                        inside.clone()
+                    } else {
+                        above.clone()
+                    };
                     Text::new(
                         format!("{:.0}", b.value),
                         (SegmentValue::CenterOf(i), b.value),
-                        value_style.clone(),
+                        style,
                     )
                 }),
         )
         .map_err(|e| err(e.to_string()))?;
-    if let Some(r) = reference {
-        let line = RED.stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(
-                [(SegmentValue::Exact(0), r.value), (SegmentValue::Last, r.value)],
-                line,
-            ))
-            .map_err(|e| err(e.to_string()))?
-            .label(r.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
+    if reference.is_some() {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
