@@ -190,8 +190,10 @@ pub fn bar_chart(
         )
         .map_err(|e| err(e.to_string()))?;
     // Values sit inside the top of a tall bar, above a short one.
-    let inside =
-        ("sans-serif", 14).into_font().color(&WHITE).pos(Pos::new(HPos::Center, VPos::Top));
+    let inside = ("sans-serif", 14)
+        .into_font()
+        .color(&WHITE)
+        .pos(Pos::new(HPos::Center, VPos::Top));
     let above = TextStyle::from(("sans-serif", 14)).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
         .draw_series(
