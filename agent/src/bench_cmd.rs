@@ -2,7 +2,7 @@
 //! completes a step to the routing table of that step arriving at a subscribed router.
 
 use crate::fake_job::{self, LocalAgent};
-use crate::pb::{self, SessionMode};
+use crate::pb::SessionMode;
 use crate::server::{PolicyFactory, ServeConfig};
 use anyhow::Context;
 use std::sync::Arc;
@@ -27,13 +27,7 @@ pub async fn reply_latencies(
         .await?
         .into_inner();
     let session = open.session_id.as_str();
-    let mut tables = client
-        .subscribe_tables(pb::SubscribeRequest {
-            session_id: session.into(),
-            router: 0,
-        })
-        .await?
-        .into_inner();
+    let mut tables = fake_job::subscribe(&mut client, session).await?;
     tables.message().await?.context("initial table")?;
     let mut latencies = Vec::with_capacity(steps as usize);
     for interval in 0..steps {

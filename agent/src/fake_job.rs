@@ -120,3 +120,18 @@ pub fn router_report(session: &str, interval: u64, counts: Vec<u64>) -> pb::Rout
         pair_counts: vec![],
     }
 }
+
+/// Subscribes router 0 to `session`'s routing tables.
+///
+/// # Errors
+/// The agent refused the subscription (e.g. an unknown session).
+pub async fn subscribe(
+    client: &mut pb::agent_client::AgentClient<tonic::transport::Channel>,
+    session: &str,
+) -> Result<tonic::Streaming<pb::RoutingTableUpdate>, tonic::Status> {
+    let request = pb::SubscribeRequest {
+        session_id: session.into(),
+        router: 0,
+    };
+    Ok(client.subscribe_tables(request).await?.into_inner())
+}

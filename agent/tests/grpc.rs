@@ -69,15 +69,9 @@ async fn a_fake_job_gets_a_table_per_step() {
     assert_eq!(open.observation_dim, 2 * WORKERS);
     assert_eq!(mask.ranges.len(), expected.true_hot_keys());
 
-    let mut tables = agent
-        .client
-        .subscribe_tables(pb::SubscribeRequest {
-            session_id: open.session_id.clone(),
-            router: 0,
-        })
+    let mut tables = fake_job::subscribe(&mut agent.client, &open.session_id)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let initial = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
     assert_eq!((initial.step, initial.action.len()), (0, expected.action_dim()));
 
@@ -278,15 +272,9 @@ async fn a_missing_worker_is_imputed_at_the_deadline() {
         .await
         .unwrap()
         .into_inner();
-    let mut tables = agent
-        .client
-        .subscribe_tables(pb::SubscribeRequest {
-            session_id: open.session_id.clone(),
-            router: 0,
-        })
+    let mut tables = fake_job::subscribe(&mut agent.client, &open.session_id)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
     for w in 0..WORKERS - 1 {
         agent

@@ -84,14 +84,7 @@ async fn a_checkpoint_serves_its_policy_and_refuses_another_layout() {
         .unwrap()
         .into_inner();
     assert_eq!(open.model_version, 1, "a model answers, not the initial table");
-    let mut tables = client
-        .subscribe_tables(pb::SubscribeRequest {
-            session_id: open.session_id.clone(),
-            router: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
     timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
     report_step(&mut client, &open.session_id, 0).await;
     let table = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
@@ -152,14 +145,7 @@ async fn a_train_session_publishes_new_weights_and_saves_them() {
         .await
         .unwrap()
         .into_inner();
-    let mut tables = client
-        .subscribe_tables(pb::SubscribeRequest {
-            session_id: open.session_id.clone(),
-            router: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
     let first = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
     let started = Instant::now();
     let mut interval = 0;

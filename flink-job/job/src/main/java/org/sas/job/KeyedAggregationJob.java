@@ -77,8 +77,8 @@ public final class KeyedAggregationJob {
         return s.toString();
     }
 
-    /** λ = (max − mean) / mean; 0 when nothing was routed. */
-    static double imbalance(long[] counts) {
+    /** λ = (max − mean) / mean; 0 when nothing was routed (sas_router::metrics::imbalance). */
+    public static double imbalance(long[] counts) {
         double sum = 0;
         double max = 0;
         for (long c : counts) {

@@ -1,5 +1,7 @@
 package org.sas.job.throughput;
 
+import org.sas.job.KeyedAggregationJob;
+
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashMap;
@@ -80,7 +82,7 @@ final class BalanceMeter {
         long fragSum = 0;
         long fragCount = 0;
         for (Window w : measured) {
-            lambdaSum += imbalance(w.counts);
+            lambdaSum += KeyedAggregationJob.imbalance(w.counts);
             nmadSum += nmad(w.counts);
             for (Long key : hot) {
                 BitSet reached = w.reached.get(key);
@@ -105,18 +107,6 @@ final class BalanceMeter {
             top.add(all.get(i).getKey());
         }
         return top;
-    }
-
-    /** λ = (max − mean)/mean; 0 when nothing was routed (sas_router::metrics::imbalance). */
-    static double imbalance(long[] counts) {
-        double sum = 0;
-        double max = 0;
-        for (long c : counts) {
-            sum += c;
-            max = Math.max(max, c);
-        }
-        double mean = sum / counts.length;
-        return mean > 0 ? (max - mean) / mean : 0;
     }
 
     /** NMAD = Σ|L_i − mean|/(P·mean); 0 when nothing was routed (sas_router::metrics::nmad). */
