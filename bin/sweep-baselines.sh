@@ -4,16 +4,18 @@
 # (results/<run>/throughput.png: maximum sustained rate per partitioner against the total capacity).
 #
 # Usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR]
-#                               [--checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]
-#   --checkpoint: an agent serves that checkpoint (deterministic actions, no learning) to saspartitioner;
-#   without it saspartitioner routes with its initial table.
+#                               [--checkpoint CKPT_DIR] [--policy-steps N] [--<ramp setting> VALUE ...]
+#   saspartitioner is served by an agent (deterministic actions, no learning) from --checkpoint; without
+#   one, its policy is first trained in the simulator of the params' world (`sas-agent simulate --params`,
+#   --policy-steps steps, default 6000, about 2-3 minutes) into <run>/saspartitioner-policy.
+#   The agent appends every step's λ and NMAD on busy time to <run>/saspartitioner/steps.csv.
 #   --partitioners defaults to every partitioner the router knows; <run> to <params stem>-sweep-<timestamp>;
 #   each partitioner's run is in <run>/<partitioner>/ (throughput.json, log.txt).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
 
-usage="usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR] [--checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]"
+usage="usage: bin/sweep-baselines.sh PARAMS.yaml [--cluster] [--partitioners a,b,c] [--out DIR] [--checkpoint CKPT_DIR] [--policy-steps N] [--<ramp setting> VALUE ...]"
 [ $# -ge 1 ] || die "$usage"
 params=$(realpath "$1")
 shift
@@ -21,6 +23,7 @@ shift
 out=
 partitioners=
 checkpoint=
+policy_steps=6000
 test_args=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --partitioners) [ $# -ge 2 ] || die "--partitioners needs a list"; partitioners=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || die "--out needs a folder"; out=$(realpath -m "$2"); shift 2 ;;
     --checkpoint) [ $# -ge 2 ] || die "--checkpoint needs a directory"; checkpoint=$(realpath -m "$2"); shift 2 ;;
+    --policy-steps) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--policy-steps needs a positive integer"; policy_steps=$2; shift 2 ;;
     --*) [ $# -ge 2 ] || die "$1 needs a value"; test_args+=("$1" "$2"); shift 2 ;;
     *) die "unknown argument: $1 ($usage)" ;;
   esac
@@ -48,9 +52,18 @@ snapshot_artifacts "$out/artifacts"
 rm -f "$out/summary.csv"
 
 agent_args=()
-if [ -n "$checkpoint" ]; then
+if [[ ,$partitioners, == *,saspartitioner,* ]]; then
+  if [ -z "$checkpoint" ]; then
+    checkpoint="$out/saspartitioner-policy"
+    echo "== saspartitioner's policy: SAC-N in the simulator of $(basename "$params"), $policy_steps steps -> $checkpoint"
+    "$ROOT/target/release/sas-agent" simulate --params "$params" --steps "$policy_steps" --utilisation-max 1.2 \
+        --out "$checkpoint" --json > "$out/saspartitioner-policy.json" \
+      || die "policy: sas-agent simulate failed (see $out/saspartitioner-policy.json)"
+    grep -E '"(initial|final)_imbalance"' "$out/saspartitioner-policy.json"
+  fi
   [ -f "$checkpoint/config.json" ] || die "checkpoint: no config.json in $checkpoint"
-  printf 'checkpoint: %s\n' "$checkpoint" > "$out/agent.yaml"
+  mkdir -p "$out/saspartitioner"
+  printf 'checkpoint: %s\nstep_log: %s\n' "$checkpoint" "$out/saspartitioner/steps.csv" > "$out/agent.yaml"
   start_agent "$out/agent.yaml" "$out/agent.log"
   echo "agent: $AGENT_URI serving $checkpoint (log $out/agent.log)"
   agent_args=(--agent "$AGENT_URI")

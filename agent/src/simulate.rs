@@ -15,6 +15,7 @@ use sas_learner::replay::{PrioritizedReplay, Transition};
 use sas_learner::sac_n::SacN;
 use sas_learner::snapshot::PolicySnapshot;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// What to run.
@@ -34,6 +35,11 @@ pub struct SimulateConfig {
     pub eval_steps: u64,
     /// SAC-N hyperparameters.
     pub sac: SacConfig,
+    /// Checkpoint directory, written every `save_every` steps and at the end (servable by
+    /// `sas-agent serve` to a job whose params describe the same world). None: nothing is written.
+    pub out: Option<PathBuf>,
+    /// Steps between two checkpoint saves.
+    pub save_every: u64,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -55,6 +61,8 @@ pub struct SimulateSummary {
     pub seconds: f64,
     /// Gradient updates per second during training.
     pub updates_per_s: f64,
+    /// The checkpoint written, if any.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// Trains and evaluates.
@@ -77,6 +85,13 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
         s.per_eps,
         s.seed,
     )?;
+    let mask: Vec<[usize; 2]> = sim.mask().ranges().iter().map(|r| [r.start, r.end]).collect();
+    let save = |sac: &SacN| -> anyhow::Result<()> {
+        match &config.out {
+            Some(dir) => Ok(sas_learner::checkpoint::save(dir, sac, &mask)?),
+            None => Ok(()),
+        }
+    };
     let mut snapshot = sac.snapshot()?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(s.seed ^ 0xac7);
     let bar = crate::progress::bar(
@@ -121,6 +136,9 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
                 }
             }
         }
+        if (step + 1) % config.save_every.max(1) == 0 {
+            save(&sac)?;
+        }
         if step % 100 == 0 {
             bar.set_message(format!("λ {:.3}", out.info.imbalance));
         }
@@ -128,6 +146,7 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
     }
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
+    save(&sac)?;
     let snapshot = sac.snapshot()?;
     Ok(SimulateSummary {
         initial_imbalance: initial_imbalance(&config.sim, config.eval_steps)?,
@@ -137,6 +156,7 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
         updates,
         seconds,
         updates_per_s: updates as f64 / seconds.max(1e-9),
+        checkpoint: config.out.clone(),
     })
 }
 
@@ -158,4 +178,56 @@ pub fn evaluate(config: &SimConfig, snapshot: &PolicySnapshot, steps: u64) -> an
         obs = out.obs;
     }
     Ok(sum / steps.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Environment;
+    use sas_learner::checkpoint::{self, Expected};
+
+    #[test]
+    fn the_checkpoint_serves_the_simulated_world() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("policy");
+        let sim = SimConfig {
+            workers: 4,
+            records_per_step: 2000,
+            seed: 3,
+            ..SimConfig::default()
+        };
+        let config = SimulateConfig {
+            sim: sim.clone(),
+            steps: 30,
+            warmup_steps: 5,
+            updates_per_step: 1,
+            publish_every: 5,
+            eval_steps: 3,
+            sac: SacConfig {
+                hidden_sizes: vec![16, 16],
+                batch_size: 8,
+                ..SacConfig::default()
+            },
+            out: Some(out.clone()),
+            save_every: 10,
+            progress: false,
+        };
+        let summary = run(&config).unwrap();
+        assert_eq!(summary.checkpoint.as_deref(), Some(out.as_path()));
+        assert_eq!(summary.updates, 30 - 8 + 1);
+
+        let world = Simulator::new(sim).unwrap();
+        let mask: Vec<[usize; 2]> = world.mask().ranges().iter().map(|r| [r.start, r.end]).collect();
+        let (sac, meta) = checkpoint::load(
+            &out,
+            &Expected {
+                obs_dim: world.observation_dim(),
+                act_dim: world.action_dim(),
+                mask: Some(&mask),
+            },
+        )
+        .unwrap();
+        assert_eq!(meta.updates, summary.updates);
+        assert_eq!(sac.updates(), summary.updates);
+    }
 }

@@ -308,3 +308,53 @@ async fn fetch_metrics(addr: std::net::SocketAddr) -> String {
     stream.read_to_string(&mut body).await.unwrap();
     body
 }
+
+#[tokio::test]
+async fn the_step_log_has_one_line_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs/steps.csv");
+    let config = ServeConfig {
+        step_log: Some(path.clone()),
+        ..ServeConfig::default()
+    };
+    let local = LocalAgent::start(config, Arc::new(InitialTableFactory::new(None)))
+        .await
+        .unwrap();
+    let mut client = local.client().await.unwrap();
+    let open = client
+        .open_session(open_request(SessionMode::Serve))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
+    timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
+    // Busy 50, 50, 50, 100 ms of 100 ms: μ 0.625, λ = 0.375/0.625 = 0.6, NMAD = 0.75/(4·0.625) = 0.3.
+    for interval in 0..2u64 {
+        for (w, busy) in [50.0, 50.0, 50.0, 100.0].into_iter().enumerate() {
+            client
+                .report_worker(worker(&open.session_id, interval, w as u32, busy))
+                .await
+                .unwrap();
+        }
+        client
+            .report_router(router(&open.session_id, interval))
+            .await
+            .unwrap();
+        timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
+    }
+    drop(client);
+    timeout(LIMIT, local.stop()).await.unwrap().unwrap();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], sas_agent::server::STEP_LOG_HEADER);
+    assert_eq!(lines.len(), 3, "{text}");
+    for (i, line) in lines[1..].iter().enumerate() {
+        let cols: Vec<&str> = line.split(',').collect();
+        assert_eq!(cols[1], open.session_id);
+        assert_eq!(cols[2], (i + 1).to_string(), "step");
+        assert_eq!(cols[3], i.to_string(), "interval");
+        assert_eq!(cols[4], "0.600000", "λ");
+        assert_eq!(cols[5], "0.300000", "NMAD");
+    }
+}

@@ -33,6 +33,8 @@ use sas_router::workload::Workload;
 
 /// Salt of the capacity draw, so it does not share a stream with anything else seeded by `seed`.
 const CAPACITY_SALT: u64 = 0x0c49_ac17_e5e5;
+/// Salt of the per-episode utilisation draw.
+const UTILISATION_SALT: u64 = 0x07a1_15a7_1011;
 
 /// The simulator (see the module docs for the model).
 #[derive(Debug)]
@@ -60,6 +62,9 @@ struct World {
     episode_step: u64,
     last_obs: Option<Vec<f32>>,
     last_throughput: f64,
+    /// Utilisation of the current logical episode.
+    utilisation: f64,
+    utilisation_rng: Xoshiro256PlusPlus,
 }
 
 impl Simulator {
@@ -87,6 +92,8 @@ impl Simulator {
             .into_iter()
             .map(|(at, alpha)| Ok((at, Workload::new(&config.workload_config(alpha))?)))
             .collect::<Result<_, SimError>>()?;
+        let mut utilisation_rng = Xoshiro256PlusPlus::seed_from_u64(config.seed ^ UTILISATION_SALT);
+        let utilisation = draw_utilisation(&config, &mut utilisation_rng);
         Ok(Self {
             world: World {
                 mask: router.mask().clone(),
@@ -98,6 +105,8 @@ impl Simulator {
                 episode_step: 0,
                 last_obs: None,
                 last_throughput: 1.0,
+                utilisation,
+                utilisation_rng,
                 config,
             },
             router,
@@ -191,6 +200,14 @@ impl Environment for Simulator {
     }
 }
 
+/// The utilisation of a new logical episode: fixed, or drawn from `[utilisation, utilisation_max]`.
+fn draw_utilisation(config: &SimConfig, rng: &mut Xoshiro256PlusPlus) -> f64 {
+    match config.utilisation_max {
+        Some(max) if max > config.utilisation => rng.random_range(config.utilisation..=max),
+        _ => config.utilisation,
+    }
+}
+
 impl World {
     fn capacities_at(&self, step: u64) -> Vec<f64> {
         self.capacities
@@ -228,7 +245,7 @@ impl World {
         }
         let capacities = self.capacities_at(self.step);
         let total_capacity: f64 = capacities.iter().sum();
-        let u = self.config.utilisation;
+        let u = self.utilisation;
         let demand: Vec<f64> = counts
             .iter()
             .zip(&capacities)
@@ -248,6 +265,7 @@ impl World {
         let truncated = self.episode_step >= self.config.episode_length;
         if truncated {
             self.episode_step = 0;
+            self.utilisation = draw_utilisation(&self.config, &mut self.utilisation_rng);
         }
         self.last_obs = Some(f.obs.clone());
         Ok(Step {
@@ -305,6 +323,34 @@ mod tests {
             .map(|_| sim.step(&ones).unwrap().info.imbalance)
             .sum::<f64>()
             / steps as f64
+    }
+
+    #[test]
+    fn each_episode_draws_its_utilisation_within_the_range() {
+        let config = SimConfig {
+            episode_length: 1,
+            utilisation: 0.5,
+            utilisation_max: Some(1.2),
+            ..uniform(4, 2000)
+        };
+        let mut sim = Simulator::new(config).unwrap();
+        let ones = vec![1.0; sim.action_dim()];
+        let mean_busy: Vec<f64> = (0..40)
+            .map(|_| {
+                let busy = sim.step(&ones).unwrap().info.busy;
+                busy.iter().sum::<f64>() / busy.len() as f64 / 1000.0
+            })
+            .collect();
+        assert!(
+            mean_busy.iter().all(|&b| (0.4..=1.0).contains(&b)),
+            "{mean_busy:?}"
+        );
+        let (lo, hi) = mean_busy
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &b| (lo.min(b), hi.max(b)));
+        assert!(hi - lo > 0.2, "utilisation did not vary: {mean_busy:?}");
+        // Above 1 the stream is back-pressured: the bottleneck reads exactly 1.
+        assert!(mean_busy.iter().any(|&b| b > 0.9), "{mean_busy:?}");
     }
 
     #[test]

@@ -8,6 +8,9 @@ mod metrics;
 mod models;
 mod service;
 mod session;
+mod step_log;
+
+pub use step_log::HEADER as STEP_LOG_HEADER;
 
 pub use models::ModelFactory;
 
@@ -66,6 +69,8 @@ pub struct ServeConfig {
     /// A session without any report for this long is closed (its learner saves, its dataset is
     /// flushed). Default 120 s.
     pub session_idle_s: f64,
+    /// CSV file every closed step is appended to (columns: [`STEP_LOG_HEADER`]). None: no log.
+    pub step_log: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -84,6 +89,7 @@ impl Default for ServeConfig {
             learner: LearnerSettings::default(),
             sac: SacConfig::default(),
             session_idle_s: 120.0,
+            step_log: None,
         }
     }
 }
@@ -211,6 +217,7 @@ pub(crate) struct AgentState {
     pub(crate) next_session: AtomicU64,
     pub(crate) policies: Arc<dyn PolicyFactory>,
     pub(crate) metrics: Metrics,
+    step_log: Option<step_log::StepLog>,
     notify_shutdown: broadcast::Sender<()>,
 }
 
@@ -225,6 +232,14 @@ pub(crate) struct ServeConfigResolved {
 }
 
 impl AgentState {
+    /// Counts a closed step of `session` in the metrics and the step log.
+    pub(crate) fn record_step(&self, session: &str, outcome: &session::StepOutcome) {
+        self.metrics.record_step(outcome);
+        if let Some(log) = &self.step_log {
+            log.append(session, outcome);
+        }
+    }
+
     pub(crate) fn shutdown(&self) -> Shutdown {
         Shutdown::new(self.notify_shutdown.subscribe())
     }
@@ -243,6 +258,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let initial_perf = config.validate()?;
+    let step_log = match &config.step_log {
+        Some(path) => Some(step_log::StepLog::open(path).map_err(|e| {
+            ServeError::Io(std::io::Error::new(
+                e.kind(),
+                format!("step_log {}: {e}", path.display()),
+            ))
+        })?),
+        None => None,
+    };
     let (notify_shutdown, _) = broadcast::channel(1);
     let state = Arc::new(AgentState {
         config: ServeConfigResolved {
@@ -256,6 +280,7 @@ pub async fn run(
         next_session: AtomicU64::new(1),
         policies,
         metrics: Metrics::new(),
+        step_log,
         notify_shutdown: notify_shutdown.clone(),
     });
 
@@ -322,7 +347,7 @@ async fn close_overdue_steps(state: Arc<AgentState>, mut shutdown: Shutdown) {
         for s in sessions {
             let deadline = s.spec.interval.mul_f64(state.config.deadline_intervals);
             for outcome in s.close_overdue(now, deadline) {
-                state.metrics.record_step(&outcome);
+                state.record_step(&s.id, &outcome);
             }
         }
     }

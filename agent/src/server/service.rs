@@ -100,9 +100,9 @@ impl AgentService {
         }
     }
 
-    fn publish(&self, outcomes: Vec<super::session::StepOutcome>) {
+    fn publish(&self, session: &str, outcomes: Vec<super::session::StepOutcome>) {
         for o in &outcomes {
-            self.state.metrics.record_step(o);
+            self.state.record_step(session, o);
         }
     }
 }
@@ -179,7 +179,7 @@ impl pb::agent_server::Agent for AgentService {
             interval_ms: r.interval_ms,
         };
         let (accepted, outcomes) = session.with_collector(r.interval, |c| c.add_worker(&load));
-        self.publish(outcomes);
+        self.publish(&session.id, outcomes);
         self.ack(accepted)
     }
 
@@ -196,7 +196,7 @@ impl pb::agent_server::Agent for AgentService {
             pairs: r.pair_counts,
         };
         let (accepted, outcomes) = session.with_collector(r.interval, |c| c.add_router(&counts));
-        self.publish(outcomes);
+        self.publish(&session.id, outcomes);
         self.ack(accepted)
     }
 

@@ -89,6 +89,8 @@ impl SessionSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StepOutcome {
     pub(crate) step: u64,
+    /// The reporting interval the step closed.
+    pub(crate) interval: u64,
     pub(crate) imbalance: f64,
     pub(crate) nmad: f64,
     pub(crate) reward: f64,
@@ -279,6 +281,7 @@ impl Session {
         state.last = Some((f.obs, action));
         Some(StepOutcome {
             step,
+            interval: closed.interval,
             imbalance: f.balance.imbalance,
             nmad: f.balance.nmad,
             reward: f.reward,

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
+    /// Simulate the world of a job's params file (workers, Zipf stream, hot keys, capacity factors),
+    /// so the checkpoint written by --out can be served to that job.
+    #[arg(long, conflicts_with_all = ["workers", "alpha", "capacity_spread"])]
+    pub(crate) params: Option<PathBuf>,
     /// Number of workers P.
     #[arg(long, default_value_t = 32)]
     pub(crate) workers: u32,
@@ -15,6 +19,16 @@ pub(crate) struct SimulateArgs {
     /// Worker capacities drawn from [1 − s, 1 + s].
     #[arg(long, default_value_t = 0.0)]
     pub(crate) capacity_spread: f64,
+    /// Draw each episode's utilisation from [0.7, this] (up to 1.5) instead of a fixed 0.7, so the
+    /// policy sees the loads of a rate ramp.
+    #[arg(long)]
+    pub(crate) utilisation_max: Option<f64>,
+    /// Checkpoint directory to write (created; its files are replaced), servable by `sas-agent serve`.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Steps between two checkpoint saves (with --out).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) save_every: u64,
     /// Training steps.
     #[arg(long, default_value_t = 3000)]
     pub(crate) steps: u64,

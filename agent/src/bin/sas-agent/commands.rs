@@ -206,13 +206,20 @@ fn collect_report(s: &CollectSummary) -> String {
 }
 
 pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let sim = sas_agent::env::sim::SimConfig {
-        workers: args.workers,
-        alpha: args.alpha,
-        capacity_spread: args.capacity_spread,
-        seed: args.seed,
-        ..Default::default()
+    let mut sim = match &args.params {
+        Some(path) => {
+            let params = sas_router::params::Params::load(path)?;
+            SimConfig::from_params(&params).with_context(|| format!("{}", path.display()))?
+        }
+        None => SimConfig {
+            workers: args.workers,
+            alpha: args.alpha,
+            capacity_spread: args.capacity_spread,
+            seed: args.seed,
+            ..Default::default()
+        },
     };
+    sim.utilisation_max = args.utilisation_max;
     let sac = sas_learner::config::SacConfig {
         actor_lr: args.actor_lr,
         seed: args.seed,
@@ -226,6 +233,8 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         publish_every: 10,
         eval_steps: args.eval_steps,
         sac,
+        out: args.out,
+        save_every: args.save_every,
         progress: show_progress(args.json),
     };
     let summary = sas_agent::simulate::run(&config).context("simulate")?;
@@ -240,6 +249,9 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             summary.updates,
             summary.updates_per_s
         );
+        if let Some(dir) = &summary.checkpoint {
+            println!("checkpoint: {}", dir.display());
+        }
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 
 use crate::env::features::{FeatureError, InitialPerf};
 use sas_router::ConfigError;
-use sas_router::partitioner::RouterConfig;
+use sas_router::params::Params;
+use sas_router::partitioner::{HotKeyMode, RouterConfig, SasPartitioner};
 use sas_router::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -19,16 +20,27 @@ pub struct SimConfig {
     pub alpha: f64,
     /// Hot keys (rows of the routing table; keys `0..hot_keys` by static rank). Default 10.
     pub hot_keys: usize,
+    /// True hot keys of the mask; 0 = the mask heuristic decides. Default 0.
+    pub true_hot_keys: usize,
+    /// Leading true hot keys the mask allows on every worker. Default 0.
+    pub spread_keys: usize,
     /// Zipf exponent the mask is drawn for; `None` = `alpha`. Needed when `alpha` is 0. It stays fixed
     /// through an `alpha_shift`: the mask is the action layout and cannot change under a policy.
     pub mask_alpha: Option<f64>,
     /// Worker capacities are drawn uniformly from `[1 − s, 1 + s]`, `s` in `[0, 1)`. Default 0.
     pub capacity_spread: f64,
+    /// Fixed capacity multipliers, one per worker, on top of the draw (the job params'
+    /// `capacity.factors`). Default empty: all 1.
+    pub capacity_factors: Vec<f64>,
     /// Records routed per step; one step is one second of event time. Default 20 000.
     pub records_per_step: u64,
     /// Busy ratio of every worker when each one's load is proportional to its capacity, in `(0, 1]`.
     /// Default 0.7.
     pub utilisation: f64,
+    /// When set, every logical episode draws its utilisation uniformly from `[utilisation,
+    /// utilisation_max]` (at most 1.5; above 1 the stream is back-pressured), so a policy sees the loads
+    /// of a rate ramp, not one operating point. Default none.
+    pub utilisation_max: Option<f64>,
     /// Baseline perf of the reward (`f = (initial_perf − perf)/initial_perf`), > 0. Default 0.6.
     pub initial_perf: f64,
     /// Steps per logical episode; the last one is truncated. Default 128.
@@ -46,10 +58,14 @@ impl Default for SimConfig {
             keys: 100_000,
             alpha: 1.5,
             hot_keys: 10,
+            true_hot_keys: 0,
+            spread_keys: 0,
             mask_alpha: None,
             capacity_spread: 0.0,
+            capacity_factors: Vec::new(),
             records_per_step: 20_000,
             utilisation: 0.7,
+            utilisation_max: None,
             initial_perf: 0.6,
             episode_length: 128,
             seed: 0,
@@ -154,11 +170,32 @@ impl SimConfig {
                 "must be in [0, 1)",
             ));
         }
+        if !self.capacity_factors.is_empty() && self.capacity_factors.len() != self.workers as usize {
+            return Err(invalid(
+                "capacity_factors",
+                format!("{} values", self.capacity_factors.len()),
+                "must be empty or one per worker",
+            ));
+        }
+        for (i, &f) in self.capacity_factors.iter().enumerate() {
+            if !(f.is_finite() && f > 0.0) {
+                return Err(invalid(
+                    format!("capacity_factors[{i}]"),
+                    f,
+                    "must be finite and > 0",
+                ));
+            }
+        }
         if self.records_per_step == 0 {
             return Err(invalid("records_per_step", 0, "must be > 0"));
         }
         if !(self.utilisation > 0.0 && self.utilisation <= 1.0) {
             return Err(invalid("utilisation", self.utilisation, "must be in (0, 1]"));
+        }
+        if let Some(max) = self.utilisation_max
+            && !(max >= self.utilisation && max <= 1.5)
+        {
+            return Err(invalid("utilisation_max", max, "must be in [utilisation, 1.5]"));
         }
         InitialPerf::new(self.initial_perf)?;
         if self.episode_length == 0 {
@@ -211,6 +248,63 @@ impl SimConfig {
         Ok(())
     }
 
+    /// The simulated world of a job's params: its workers, Zipf stream, hot keys (so the same mask, the
+    /// same action layout) and capacity factors; the rest keeps its defaults. A policy trained here can
+    /// be served to that job.
+    ///
+    /// # Errors
+    /// Params the simulator cannot model, naming the key: another workload than `zipf`, shuffled keys or
+    /// online hot-key detection.
+    pub fn from_params(params: &Params) -> Result<Self, SimError> {
+        let w = &params.workload;
+        if w.kind != "zipf" {
+            return Err(invalid(
+                "workload.kind",
+                &w.kind,
+                "the simulator models `zipf` only",
+            ));
+        }
+        if w.shuffle_keys {
+            return Err(invalid(
+                "workload.shuffle_keys",
+                true,
+                "the simulator's hot keys are static ranks",
+            ));
+        }
+        let hot = &params.router.hot_keys;
+        if hot.mode != HotKeyMode::Static {
+            return Err(invalid(
+                "router.hot_keys.mode",
+                "online",
+                "the simulator's hot keys are static ranks",
+            ));
+        }
+        let config = Self {
+            workers: params.workers,
+            keys: w.keys,
+            alpha: w.alpha,
+            hot_keys: hot.count,
+            true_hot_keys: hot.true_hot_keys,
+            spread_keys: hot.spread_keys,
+            mask_alpha: Some(hot.alpha),
+            capacity_factors: params.capacity.factors.clone(),
+            seed: params.seed,
+            ..Self::default()
+        };
+        config.validate()?;
+        // A guard for settings added to the job's hot keys later: the policy's layout must be the job's.
+        let theirs = SasPartitioner::new(&params.router_config())?;
+        let ours = SasPartitioner::new(&config.router_config())?;
+        if theirs.mask() != ours.mask() {
+            return Err(invalid(
+                "router.hot_keys",
+                "(settings)",
+                "give a mask the simulator does not build",
+            ));
+        }
+        Ok(config)
+    }
+
     /// The Zipf exponent the mask assumes.
     pub fn mask_alpha(&self) -> f64 {
         self.mask_alpha.unwrap_or(self.alpha)
@@ -226,6 +320,8 @@ impl SimConfig {
             ..RouterConfig::default()
         };
         router.hot_keys.count = self.hot_keys;
+        router.hot_keys.true_hot_keys = self.true_hot_keys;
+        router.hot_keys.spread_keys = self.spread_keys;
         router.hot_keys.alpha = self.mask_alpha();
         router
     }
@@ -252,19 +348,23 @@ impl SimConfig {
             .map_or(self.alpha, |(_, a)| a)
     }
 
-    /// Worker `w`'s capacity multiplier at `step` from `slow_worker` scenarios (1 when none applies).
+    /// Worker `w`'s capacity multiplier at `step`: its `capacity_factors` entry times any `slow_worker`
+    /// scenario in force (1 when none applies).
     pub fn slowdown_at(&self, w: usize, step: u64) -> f64 {
-        self.scenarios
-            .iter()
-            .filter_map(|s| match *s {
-                Scenario::SlowWorker {
-                    worker,
-                    factor,
-                    at_step,
-                } if worker as usize == w && at_step <= step => Some(factor),
-                _ => None,
-            })
-            .product()
+        let fixed = self.capacity_factors.get(w).copied().unwrap_or(1.0);
+        fixed
+            * self
+                .scenarios
+                .iter()
+                .filter_map(|s| match *s {
+                    Scenario::SlowWorker {
+                        worker,
+                        factor,
+                        at_step,
+                    } if worker as usize == w && at_step <= step => Some(factor),
+                    _ => None,
+                })
+                .product::<f64>()
     }
 
     /// The generated stream at Zipf exponent `alpha`: one step is one second of event time.
@@ -363,5 +463,85 @@ mod tests {
             ..SimConfig::default()
         });
         assert!(e.contains("`scenarios[0].max_share`"), "{e}");
+    }
+
+    #[test]
+    fn capacity_factors_and_utilisation_max_are_checked() {
+        let bad = |c: SimConfig| c.validate().unwrap_err().to_string();
+        let e = bad(SimConfig {
+            workers: 4,
+            capacity_factors: vec![1.0, 0.5],
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`capacity_factors`"), "{e}");
+        let e = bad(SimConfig {
+            workers: 2,
+            capacity_factors: vec![1.0, f64::NAN],
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`capacity_factors[1]`"), "{e}");
+        let e = bad(SimConfig {
+            utilisation_max: Some(0.5),
+            ..SimConfig::default()
+        });
+        assert!(e.contains("`utilisation_max`"), "{e}");
+        let c = SimConfig {
+            workers: 2,
+            capacity_factors: vec![1.0, 0.5],
+            scenarios: vec![Scenario::SlowWorker {
+                worker: 1,
+                factor: 0.5,
+                at_step: 3,
+            }],
+            ..SimConfig::default()
+        };
+        assert_eq!(
+            (c.slowdown_at(0, 5), c.slowdown_at(1, 0), c.slowdown_at(1, 3)),
+            (1.0, 0.5, 0.25)
+        );
+    }
+
+    fn job_params(extra: &str) -> Params {
+        let yaml = format!(
+            "task: wordcount\npartitioner: saspartitioner\nworkers: 16\nrecords: 1\nseed: 7\n\
+             workload: {{kind: zipf, alpha: 1.2, keys: 5000}}\n{extra}"
+        );
+        Params::parse(&yaml, "test.yaml").unwrap()
+    }
+
+    #[test]
+    fn the_world_of_a_job_has_its_mask_and_capacities() {
+        let params = job_params(
+            "capacity: {units_per_second: 750, factors: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]}\n\
+             router: {hot_keys: {count: 8, spread_keys: 1, alpha: 1.5}}\n",
+        );
+        let c = SimConfig::from_params(&params).unwrap();
+        assert_eq!(
+            (c.workers, c.keys, c.alpha, c.hot_keys, c.seed),
+            (16, 5000, 1.2, 8, 7)
+        );
+        assert_eq!(c.capacity_factors[12], 0.5);
+        let job = SasPartitioner::new(&params.router_config()).unwrap();
+        let sim = SasPartitioner::new(&c.router_config()).unwrap();
+        assert_eq!(sim.mask(), job.mask());
+        // The spread key may go to every worker.
+        assert_eq!(sim.mask().ranges()[0], 0..16);
+    }
+
+    #[test]
+    fn a_world_the_simulator_cannot_model_names_the_key() {
+        let text = job_params("").clone();
+        let mut p = text.clone();
+        p.workload.kind = "text".into();
+        let e = SimConfig::from_params(&p).unwrap_err().to_string();
+        assert!(e.contains("`workload.kind`"), "{e}");
+        let mut p = text.clone();
+        p.workload.shuffle_keys = true;
+        let e = SimConfig::from_params(&p).unwrap_err().to_string();
+        assert!(e.contains("`workload.shuffle_keys`"), "{e}");
+        let mut p = text;
+        p.router.hot_keys.mode = HotKeyMode::Online;
+        let e = SimConfig::from_params(&p).unwrap_err().to_string();
+        assert!(e.contains("`router.hot_keys.mode`"), "{e}");
     }
 }
