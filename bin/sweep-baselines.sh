@@ -7,7 +7,7 @@
 #                               [--checkpoint CKPT_DIR] [--policy-steps N] [--<ramp setting> VALUE ...]
 #   saspartitioner is served by an agent (deterministic actions, no learning) from --checkpoint; without
 #   one, its policy is first trained in the simulator of the params' world (`sas-agent simulate --params`,
-#   --policy-steps steps, default 6000, about 2-3 minutes) into <run>/saspartitioner-policy.
+#   --policy-steps steps, default 15 000, about 7 minutes on 2 cores) into <run>/saspartitioner-policy.
 #   The agent appends every step's λ and NMAD on busy time to <run>/saspartitioner/steps.csv.
 #   --partitioners defaults to every partitioner the router knows; <run> to <params stem>-sweep-<timestamp>;
 #   each partitioner's run is in <run>/<partitioner>/ (throughput.json, log.txt).
@@ -23,7 +23,7 @@ shift
 out=
 partitioners=
 checkpoint=
-policy_steps=6000
+policy_steps=15000
 test_args=()
 while [ $# -gt 0 ]; do
   case $1 in

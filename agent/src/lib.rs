@@ -39,6 +39,7 @@ pub mod progress;
 pub mod sac_policy;
 pub mod serve_cmd;
 pub mod server;
+pub mod shift_report;
 mod shutdown;
 pub mod simulate;
 pub mod table;

@@ -354,7 +354,8 @@ async fn the_step_log_has_one_line_per_step() {
         assert_eq!(cols[1], open.session_id);
         assert_eq!(cols[2], (i + 1).to_string(), "step");
         assert_eq!(cols[3], i.to_string(), "interval");
-        assert_eq!(cols[4], "0.600000", "λ");
-        assert_eq!(cols[5], "0.300000", "NMAD");
+        assert_eq!(cols[4], "200", "records: 100 + 50 + 25 + 25");
+        assert_eq!(cols[5], "0.600000", "λ");
+        assert_eq!(cols[6], "0.300000", "NMAD");
     }
 }

@@ -91,6 +91,8 @@ pub(crate) struct StepOutcome {
     pub(crate) step: u64,
     /// The reporting interval the step closed.
     pub(crate) interval: u64,
+    /// Records the routers reported for the interval.
+    pub(crate) records: f64,
     pub(crate) imbalance: f64,
     pub(crate) nmad: f64,
     pub(crate) reward: f64,
@@ -282,6 +284,7 @@ impl Session {
         Some(StepOutcome {
             step,
             interval: closed.interval,
+            records: closed.counts.iter().sum(),
             imbalance: f.balance.imbalance,
             nmad: f.balance.nmad,
             reward: f.reward,

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The columns, in order.
-pub const HEADER: &str = "unix_ms,session,step,interval,imbalance,nmad,reward,imputed_workers,reply_us";
+pub const HEADER: &str =
+    "unix_ms,session,step,interval,records,imbalance,nmad,reward,imputed_workers,reply_us";
 
 /// An append-only CSV of steps, shared by all sessions.
 #[derive(Debug)]
@@ -47,9 +48,10 @@ impl StepLog {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         let written = writeln!(
             file,
-            "{unix_ms},{session},{},{},{:.6},{:.6},{:.6},{},{}",
+            "{unix_ms},{session},{},{},{},{:.6},{:.6},{:.6},{},{}",
             o.step,
             o.interval,
+            o.records,
             o.imbalance,
             o.nmad,
             o.reward,

@@ -23,6 +23,13 @@ pub(crate) struct SimulateArgs {
     /// policy sees the loads of a rate ramp.
     #[arg(long)]
     pub(crate) utilisation_max: Option<f64>,
+    /// Zipf exponents the stream cycles through after the world's own, every --cycle-steps steps
+    /// (e.g. `1.2,1.8`), so the policy learns to follow shifts of skew. The mask stays the world's.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) alpha_cycle: Vec<f64>,
+    /// Steps of each exponent of --alpha-cycle.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) cycle_steps: u64,
     /// Checkpoint directory to write (created; its files are replaced), servable by `sas-agent serve`.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
@@ -248,6 +255,28 @@ pub(crate) struct CollectSimArgs {
     #[arg(long, default_value_t = SimConfig::default().records_per_step)]
     pub(crate) records_per_step: u64,
     /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShiftReportArgs {
+    /// The agent's step log (`step_log` in its settings).
+    #[arg(long)]
+    pub(crate) steps: PathBuf,
+    /// The params the job ran with (a `zipf-sequence` workload, one source).
+    #[arg(long)]
+    pub(crate) params: PathBuf,
+    /// Folder to write shift.json and lambda.png into.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// λ a shift must bring the job back under.
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) threshold: f64,
+    /// Steps after the start and after each shift left out of the steady state.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) settle_steps: u64,
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -4,7 +4,7 @@ use crate::args::*;
 use anyhow::Context;
 use sas_agent::bench_cmd;
 use sas_agent::collect::{self, CollectConfig, CollectSummary};
-use sas_agent::env::sim::SimConfig;
+use sas_agent::env::sim::{Scenario, SimConfig};
 use sas_agent::eval::{self, EvalConfig, RouterReport};
 use sas_agent::pb::SessionMode;
 use sas_agent::server::{ModelFactory, ServeConfig};
@@ -209,7 +209,7 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let mut sim = match &args.params {
         Some(path) => {
             let params = sas_router::params::Params::load(path)?;
-            SimConfig::from_params(&params).with_context(|| format!("{}", path.display()))?
+            SimConfig::from_params(&params, args.steps).with_context(|| format!("{}", path.display()))?
         }
         None => SimConfig {
             workers: args.workers,
@@ -220,6 +220,13 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         },
     };
     sim.utilisation_max = args.utilisation_max;
+    anyhow::ensure!(args.cycle_steps > 0, "--cycle-steps must be > 0");
+    sim.scenarios.extend(Scenario::alpha_cycle(
+        sim.alpha,
+        &args.alpha_cycle,
+        args.cycle_steps,
+        args.steps,
+    ));
     let sac = sas_learner::config::SacConfig {
         actor_lr: args.actor_lr,
         seed: args.seed,
@@ -351,5 +358,62 @@ pub(crate) fn emit<T: Serialize>(
     } else {
         print!("{}", render(value));
     }
+    Ok(())
+}
+
+pub(crate) fn shift_report(args: ShiftReportArgs) -> anyhow::Result<()> {
+    use sas_agent::shift_report;
+    let params = sas_router::params::Params::load(&args.params)?;
+    let steps = shift_report::read_steps(&args.steps)?;
+    let report = shift_report::report(&steps, &params, args.threshold, args.settle_steps)
+        .with_context(|| format!("{}", args.params.display()))?;
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let json = dir.join("shift.json");
+        std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", json.display()))?;
+        shift_report::plot(&dir.join("lambda.png"), &steps, &report)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let fmt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let rows: Vec<Vec<String>> = report
+        .phases
+        .iter()
+        .map(|p| {
+            vec![
+                p.phase.to_string(),
+                format!("{}", p.alpha),
+                format!("{}-{}", p.first_step, p.last_step),
+                fmt(p.shift_step),
+                fmt(p.recovery_steps),
+                p.peak_imbalance.map_or("-".into(), |v| format!("{v:.3}")),
+                format!("{:.4}", p.steady_imbalance),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "phase",
+                "alpha",
+                "steps",
+                "shift_step",
+                "recovery_steps",
+                "peak_λ",
+                "steady_λ"
+            ],
+            &rows
+        )
+    );
+    println!(
+        "steady-state λ {:.4}; slowest recovery under {}: {} steps",
+        report.steady_imbalance,
+        report.threshold,
+        fmt(report.max_recovery_steps)
+    );
     Ok(())
 }

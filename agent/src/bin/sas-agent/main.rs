@@ -28,6 +28,8 @@ pub(crate) enum Command {
     TrainOffline(TrainOfflineArgs),
     /// Print a params file with `--set KEY=VALUE` overrides applied, validated and normalised.
     Params(ParamsArgs),
+    /// λ per phase and recovery after each α shift, from the agent's step log of a zipf-sequence job.
+    ShiftReport(ShiftReportArgs),
     /// Chart (PNG) and table of a baseline sweep (bin/sweep-baselines.sh) from its summary.csv.
     PlotSweep(PlotSweepArgs),
     /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
             sas_agent::params_cmd::derive(&args.file, &args.overrides).map(|yaml| print!("{yaml}"))
         }
         Command::Bench(args) => commands::bench(args),
+        Command::ShiftReport(args) => commands::shift_report(args),
         Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

@@ -5,6 +5,8 @@ use sas_router::ConfigError;
 use sas_router::params::Params;
 use sas_router::partitioner::{HotKeyMode, RouterConfig, SasPartitioner};
 use sas_router::workload::WorkloadConfig;
+#[cfg(test)]
+use sas_router::workload::ZipfPhase;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -106,6 +108,23 @@ pub enum Scenario {
         /// First slow step.
         at_step: u64,
     },
+}
+
+impl Scenario {
+    /// Shifts that cycle the stream through `base` and then `cycle`, `every` steps each, over `steps`
+    /// steps (none when `cycle` is empty or `every` is 0): a world whose skew keeps changing.
+    pub fn alpha_cycle(base: f64, cycle: &[f64], every: u64, steps: u64) -> Vec<Self> {
+        if cycle.is_empty() || every == 0 {
+            return Vec::new();
+        }
+        let exponents: Vec<f64> = std::iter::once(base).chain(cycle.iter().copied()).collect();
+        (1..=steps / every)
+            .map(|k| Self::AlphaShift {
+                at_step: k * every,
+                new_alpha: exponents[k as usize % exponents.len()],
+            })
+            .collect()
+    }
 }
 
 /// The simulator could not be built.
@@ -248,22 +267,43 @@ impl SimConfig {
         Ok(())
     }
 
-    /// The simulated world of a job's params: its workers, Zipf stream, hot keys (so the same mask, the
-    /// same action layout) and capacity factors; the rest keeps its defaults. A policy trained here can
-    /// be served to that job.
+    /// The simulated world of a job's params over `steps` steps: its workers, Zipf stream, hot keys (so
+    /// the same mask, the same action layout) and capacity factors; the rest keeps its defaults. A
+    /// `zipf-sequence` becomes `alpha_shift`s cycling through its phases, one step per second of event
+    /// time. A policy trained here can be served to that job.
     ///
     /// # Errors
-    /// Params the simulator cannot model, naming the key: another workload than `zipf`, shuffled keys or
-    /// online hot-key detection.
-    pub fn from_params(params: &Params) -> Result<Self, SimError> {
+    /// Params the simulator cannot model, naming the key: another workload than `zipf` or
+    /// `zipf-sequence`, phases of different key counts, shuffled keys or online hot-key detection.
+    pub fn from_params(params: &Params, steps: u64) -> Result<Self, SimError> {
         let w = &params.workload;
-        if w.kind != "zipf" {
-            return Err(invalid(
-                "workload.kind",
-                &w.kind,
-                "the simulator models `zipf` only",
-            ));
-        }
+        let (alpha, keys, scenarios) = match w.kind.as_str() {
+            "zipf" => (w.alpha, w.keys, Vec::new()),
+            "zipf-sequence" if !w.phases.is_empty() => {
+                let first = &w.phases[0];
+                if let Some(i) = w.phases.iter().position(|p| p.keys != first.keys) {
+                    return Err(invalid(
+                        format!("workload.phases[{i}].keys"),
+                        w.phases[i].keys,
+                        "the simulator needs every phase to have the first one's key count",
+                    ));
+                }
+                let rest: Vec<f64> = w.phases[1..].iter().map(|p| p.alpha).collect();
+                let every = (w.shift_interval_ms / 1000).max(1);
+                (
+                    first.alpha,
+                    first.keys,
+                    Scenario::alpha_cycle(first.alpha, &rest, every, steps),
+                )
+            }
+            kind => {
+                return Err(invalid(
+                    "workload.kind",
+                    kind,
+                    "the simulator models `zipf` and `zipf-sequence` (with phases) only",
+                ));
+            }
+        };
         if w.shuffle_keys {
             return Err(invalid(
                 "workload.shuffle_keys",
@@ -281,8 +321,9 @@ impl SimConfig {
         }
         let config = Self {
             workers: params.workers,
-            keys: w.keys,
-            alpha: w.alpha,
+            keys,
+            alpha,
+            scenarios,
             hot_keys: hot.count,
             true_hot_keys: hot.true_hot_keys,
             spread_keys: hot.spread_keys,
@@ -466,6 +507,21 @@ mod tests {
     }
 
     #[test]
+    fn an_alpha_cycle_visits_every_exponent_in_turn() {
+        let c = SimConfig {
+            scenarios: Scenario::alpha_cycle(1.5, &[1.2, 1.8], 10, 45),
+            ..SimConfig::default()
+        };
+        c.validate().unwrap();
+        let seen: Vec<f64> = [0, 9, 10, 19, 20, 30, 44]
+            .iter()
+            .map(|&s| c.alpha_at(s))
+            .collect();
+        assert_eq!(seen, [1.5, 1.5, 1.2, 1.2, 1.8, 1.5, 1.2]);
+        assert!(Scenario::alpha_cycle(1.5, &[], 10, 45).is_empty());
+    }
+
+    #[test]
     fn capacity_factors_and_utilisation_max_are_checked() {
         let bad = |c: SimConfig| c.validate().unwrap_err().to_string();
         let e = bad(SimConfig {
@@ -515,7 +571,7 @@ mod tests {
             "capacity: {units_per_second: 750, factors: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]}\n\
              router: {hot_keys: {count: 8, spread_keys: 1, alpha: 1.5}}\n",
         );
-        let c = SimConfig::from_params(&params).unwrap();
+        let c = SimConfig::from_params(&params, 100).unwrap();
         assert_eq!(
             (c.workers, c.keys, c.alpha, c.hot_keys, c.seed),
             (16, 5000, 1.2, 8, 7)
@@ -529,19 +585,44 @@ mod tests {
     }
 
     #[test]
+    fn a_zipf_sequence_cycles_its_phases_one_step_per_second() {
+        let params = job_params("").clone();
+        let mut p = params;
+        p.workload.kind = "zipf-sequence".into();
+        p.workload.shift_interval_ms = 40_000;
+        p.workload.phases = vec![
+            ZipfPhase {
+                alpha: 1.5,
+                keys: 100,
+            },
+            ZipfPhase {
+                alpha: 1.2,
+                keys: 100,
+            },
+        ];
+        let c = SimConfig::from_params(&p, 200).unwrap();
+        assert_eq!((c.alpha, c.keys), (1.5, 100));
+        let seen: Vec<f64> = [0, 39, 40, 79, 80, 120].iter().map(|&s| c.alpha_at(s)).collect();
+        assert_eq!(seen, [1.5, 1.5, 1.2, 1.2, 1.5, 1.2]);
+        p.workload.phases[1].keys = 50;
+        let e = SimConfig::from_params(&p, 200).unwrap_err().to_string();
+        assert!(e.contains("`workload.phases[1].keys`"), "{e}");
+    }
+
+    #[test]
     fn a_world_the_simulator_cannot_model_names_the_key() {
         let text = job_params("").clone();
         let mut p = text.clone();
         p.workload.kind = "text".into();
-        let e = SimConfig::from_params(&p).unwrap_err().to_string();
+        let e = SimConfig::from_params(&p, 100).unwrap_err().to_string();
         assert!(e.contains("`workload.kind`"), "{e}");
         let mut p = text.clone();
         p.workload.shuffle_keys = true;
-        let e = SimConfig::from_params(&p).unwrap_err().to_string();
+        let e = SimConfig::from_params(&p, 100).unwrap_err().to_string();
         assert!(e.contains("`workload.shuffle_keys`"), "{e}");
         let mut p = text;
         p.router.hot_keys.mode = HotKeyMode::Online;
-        let e = SimConfig::from_params(&p).unwrap_err().to_string();
+        let e = SimConfig::from_params(&p, 100).unwrap_err().to_string();
         assert!(e.contains("`router.hot_keys.mode`"), "{e}");
     }
 }
