@@ -52,6 +52,10 @@ pub struct TrainOfflineConfig {
     pub eval_steps: u64,
     /// CQL-N hyperparameters.
     pub cql: CqlConfig,
+    /// A checkpoint to start from (e.g. a policy trained in the simulator by `sas-agent simulate --out`)
+    /// instead of fresh networks; its dimensions and mask must be the dataset's. Its own SAC-N settings
+    /// are kept.
+    pub init: Option<PathBuf>,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -181,7 +185,21 @@ pub fn run(config: &TrainOfflineConfig) -> anyhow::Result<TrainOfflineSummary> {
         BufWriter::new(File::create(&curve_csv).with_context(|| format!("create {}", curve_csv.display()))?);
     writeln!(csv, "update,qf_loss,actor_loss,cql_loss,alpha,policy_imbalance")?;
 
-    let mut learner = CqlN::new(meta.obs_dim, meta.action_dim, &config.cql)?;
+    let mut learner = match &config.init {
+        None => CqlN::new(meta.obs_dim, meta.action_dim, &config.cql)?,
+        Some(dir) => {
+            let (sac, _) = checkpoint::load(
+                dir,
+                &checkpoint::Expected {
+                    obs_dim: meta.obs_dim,
+                    act_dim: meta.action_dim,
+                    mask: Some(&meta.mask),
+                },
+            )
+            .with_context(|| format!("--init {}", dir.display()))?;
+            CqlN::from_sac(sac, &config.cql)?
+        }
+    };
     let bar = crate::progress::bar(
         config.progress,
         config.updates,
@@ -349,8 +367,31 @@ mod tests {
             eval_every: 5,
             eval_steps: 3,
             cql,
+            init: None,
             progress: false,
         }
+    }
+
+    #[test]
+    fn training_can_continue_from_a_checkpoint_of_the_same_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = small_dataset(dir.path());
+        let first = small_config(data.clone(), dir.path().join("first"));
+        run(&first).unwrap();
+        let mut second = small_config(data.clone(), dir.path().join("second"));
+        second.init = Some(first.out.clone());
+        run(&second).unwrap();
+        let saved = checkpoint::read_config(&second.out).unwrap();
+        assert_eq!(saved.updates, 20, "10 updates on top of the 10 loaded");
+
+        // A checkpoint of another layout is refused, naming it.
+        let other = dir.path().join("other");
+        let sac = sas_learner::sac_n::SacN::new(3, 2, &first.cql.sac).unwrap();
+        checkpoint::save(&other, &sac, &[[0, 2]]).unwrap();
+        let mut bad = small_config(data, dir.path().join("bad"));
+        bad.init = Some(other.clone());
+        let e = format!("{:#}", run(&bad).unwrap_err());
+        assert!(e.contains("--init") && e.contains("other"), "{e}");
     }
 
     #[test]

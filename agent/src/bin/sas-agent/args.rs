@@ -82,6 +82,9 @@ pub(crate) struct TrainOfflineArgs {
     /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates).
     #[arg(long, default_value_t = 1e-4)]
     pub(crate) actor_lr: f64,
+    /// Start from this checkpoint (e.g. `sas-agent simulate --out`) instead of fresh networks.
+    #[arg(long)]
+    pub(crate) init: Option<PathBuf>,
     /// Weight β of the conservative penalty. The prototype's 0.05 let the critics overrate unseen
     /// actions and the policy followed them (λ 1.37 against the behaviour's 1.26, docs/agent.md).
     #[arg(long, default_value_t = 2.0)]

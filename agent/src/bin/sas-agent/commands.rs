@@ -278,6 +278,7 @@ pub(crate) fn train_offline(args: TrainOfflineArgs) -> anyhow::Result<()> {
         eval_every: args.eval_every,
         eval_steps: args.eval_steps,
         cql,
+        init: args.init,
         progress: show_progress(args.json),
     };
     let summary = train_offline::run(&config).context("train-offline")?;
