@@ -218,12 +218,19 @@ pub fn report(
     })
 }
 
-/// λ per step with the threshold and the shifts, as a PNG.
+/// λ per step (the first `settle_steps` and imputed steps left out) with the threshold and the shifts,
+/// as a PNG.
 ///
 /// # Errors
 /// The file cannot be written.
 pub fn plot(path: &Path, steps: &[StepRow], report: &ShiftReport) -> anyhow::Result<()> {
-    let lambda: Vec<(f64, f64)> = steps.iter().map(|r| (r.step as f64, r.imbalance)).collect();
+    // The start-up steps (workers starting one by one, some imputed) would set the scale.
+    let lambda: Vec<(f64, f64)> = steps
+        .iter()
+        .skip(report.settle_steps as usize)
+        .filter(|r| r.imputed_workers == 0)
+        .map(|r| (r.step as f64, r.imbalance))
+        .collect();
     let top = lambda.iter().map(|p| p.1).fold(report.threshold, f64::max);
     let (first, last) = (
         lambda.first().map_or(0.0, |p| p.0),
