@@ -79,8 +79,9 @@ pub(crate) struct TrainOfflineArgs {
     /// Simulator steps per evaluation.
     #[arg(long, default_value_t = 50)]
     pub(crate) eval_steps: u64,
-    /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates).
-    #[arg(long, default_value_t = 1e-4)]
+    /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates). Not with
+    /// --init, which keeps the checkpoint's own rates and optimiser state.
+    #[arg(long, default_value_t = 1e-4, conflicts_with = "init")]
     pub(crate) actor_lr: f64,
     /// Start from this checkpoint (e.g. `sas-agent simulate --out`) instead of fresh networks.
     #[arg(long)]
