@@ -134,6 +134,16 @@ run_job() {
   fi
 }
 
+# Trains saspartitioner's policy with SAC-N in the simulator of params $1's world (workers, keys, mask,
+# capacity factors) for $2 steps into checkpoint directory $3, each episode at a utilisation drawn from
+# [0.7, 1.2]; the summary goes to $3.json and its λ lines to the terminal.
+train_sim_policy() {
+  local params=$1 steps=$2 out=$3
+  "$(repo_root)/target/release/sas-agent" simulate --params "$params" --steps "$steps" --utilisation-max 1.2 \
+      --out "$out" --json > "$out.json" || die "policy: sas-agent simulate failed (see $out.json)"
+  grep -E '"(initial|final)_imbalance"' "$out.json"
+}
+
 # A run directory name: <stem of params $1>-<what $2>-<UTC timestamp>.
 run_name() {
   echo "$(basename "${1%.yaml}")-$2-$(date -u +%Y%m%dT%H%M%S)"

@@ -36,10 +36,8 @@ step "2/5 offline training (CQL-N on the collected transitions)"
 bin/train-offline.sh "$OUT/collect/dataset" --out "$OUT/offline-checkpoint" --updates 300 --bc-steps 50 \
   --eval-every 100
 
-step "3/5 pretraining in the simulator of the params' world (SAC-N, 4000 steps, ~2 min)"
-target/release/sas-agent simulate --params "$PARAMS" --steps 4000 --utilisation-max 1.2 \
-  --out "$OUT/sim-checkpoint" --json > "$OUT/sim-checkpoint.json"
-grep -E '"(initial|final)_imbalance"' "$OUT/sim-checkpoint.json"
+step "3/5 pretraining in the simulator of the params' world (SAC-N, 4000 steps, ~1 min)"
+train_sim_policy "$PARAMS" 4000 "$OUT/sim-checkpoint"
 
 step "4/5 online training (SAC-N on the live job from the simulator's policy, ~40 s)"
 bin/train-online.sh "$PARAMS" --checkpoint "$OUT/sim-checkpoint" --out "$OUT/online" "${LIVE[@]}"

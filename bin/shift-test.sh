@@ -44,9 +44,7 @@ build_artifacts
 if [ -z "$checkpoint" ]; then
   checkpoint="$out/policy"
   echo "== policy: SAC-N in the simulator of $(basename "$params"), $policy_steps steps -> $checkpoint"
-  "$ROOT/target/release/sas-agent" simulate --params "$params" --steps "$policy_steps" --utilisation-max 1.2 \
-      --out "$checkpoint" --json > "$out/policy.json" \
-    || die "policy: sas-agent simulate failed (see $out/policy.json)"
+  train_sim_policy "$params" "$policy_steps" "$checkpoint"
 fi
 checkpoint=$(cd "$checkpoint" && pwd)
 rm -f "$out/steps.csv"

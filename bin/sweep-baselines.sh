@@ -56,10 +56,7 @@ if [[ ,$partitioners, == *,saspartitioner,* ]]; then
   if [ -z "$checkpoint" ]; then
     checkpoint="$out/saspartitioner-policy"
     echo "== saspartitioner's policy: SAC-N in the simulator of $(basename "$params"), $policy_steps steps -> $checkpoint"
-    "$ROOT/target/release/sas-agent" simulate --params "$params" --steps "$policy_steps" --utilisation-max 1.2 \
-        --out "$checkpoint" --json > "$out/saspartitioner-policy.json" \
-      || die "policy: sas-agent simulate failed (see $out/saspartitioner-policy.json)"
-    grep -E '"(initial|final)_imbalance"' "$out/saspartitioner-policy.json"
+    train_sim_policy "$params" "$policy_steps" "$checkpoint"
   fi
   [ -f "$checkpoint/config.json" ] || die "checkpoint: no config.json in $checkpoint"
   mkdir -p "$out/saspartitioner"
