@@ -185,8 +185,10 @@ async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
     );
 
     // The agent stops: the router keeps routing with its last table until the timeout...
-    agent.stop().await;
+    // Timed from before the stop: the link can see the agent go while `stop` is still waiting for its
+    // tasks, and the fallback timeout runs from that moment.
     let stopped_at = Instant::now();
+    agent.stop().await;
     let down = job.run_until(PHASE, |s| !s.connected).await;
     assert!(down, "the link did not notice the agent left");
     let applied = job.status().tables_applied;
