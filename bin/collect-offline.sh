@@ -9,21 +9,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
 
-[ $# -ge 1 ] || die "usage: bin/collect-offline.sh PARAMS.yaml [--cluster] [--out DIR] [--set KEY=VALUE]..."
+usage="usage: bin/collect-offline.sh PARAMS.yaml [--cluster] [--out DIR] [--set KEY=VALUE]..."
+[ $# -ge 1 ] || die "$usage"
 params=$1
 shift
 [ -f "$params" ] || die "params: no file at $params"
-where=embedded
-sets=()
-out=
-while [ $# -gt 0 ]; do
-  case $1 in
-    --cluster) where=cluster; shift ;;
-    --set) [ $# -ge 2 ] || die "--set needs KEY=VALUE"; sets+=("$2"); shift 2 ;;
-    --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
-    *) die "unknown argument: $1" ;;
-  esac
-done
+parse_mode_args "" "$@"
 out=${out:-$ROOT/results/$(run_name "$params" collect)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

@@ -134,6 +134,37 @@ run_job() {
   fi
 }
 
+# Parses the options the mode scripts share into globals: --cluster (where=cluster, else embedded),
+# --out DIR (out), --set KEY=VALUE (appended to sets), and those of $1 (a space-separated list) among
+# --checkpoint DIR (checkpoint, which must hold a config.json) and --policy-steps N (policy_steps). The
+# rest of the arguments follow $1; anything else is an error quoting the caller's $usage.
+parse_mode_args() {
+  local extra=" $1 "
+  shift
+  where=embedded
+  sets=()
+  out=
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --cluster) where=cluster; shift ;;
+      --set) [ $# -ge 2 ] || die "--set needs KEY=VALUE"; sets+=("$2"); shift 2 ;;
+      --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
+      --checkpoint | --policy-steps)
+        [[ $extra == *" $1 "* ]] || die "unknown argument: $1 ($usage)"
+        [ $# -ge 2 ] || die "$1 needs a value"
+        if [ "$1" = --checkpoint ]; then
+          [ -f "$2/config.json" ] || die "checkpoint: no config.json in $2"
+          checkpoint=$2
+        else
+          [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--policy-steps needs a positive integer"
+          policy_steps=$2
+        fi
+        shift 2 ;;
+      *) die "unknown argument: $1 ($usage)" ;;
+    esac
+  done
+}
+
 # Trains saspartitioner's policy with SAC-N in the simulator of params $1's world (workers, keys, mask,
 # capacity factors) for $2 steps into checkpoint directory $3, each episode at a utilisation drawn from
 # [0.7, 1.2]; the summary goes to $3.json and its λ lines to the terminal.

@@ -20,22 +20,9 @@ if [ $# -ge 1 ] && [[ $1 != --* ]]; then
   shift
 fi
 [ -f "$params" ] || die "params: no file at $params"
-where=embedded
-sets=()
-out=
 checkpoint=
 policy_steps=15000
-while [ $# -gt 0 ]; do
-  case $1 in
-    --cluster) where=cluster; shift ;;
-    --set) [ $# -ge 2 ] || die "--set needs KEY=VALUE"; sets+=("$2"); shift 2 ;;
-    --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
-    --checkpoint) [ $# -ge 2 ] || die "--checkpoint needs a directory"; checkpoint=$2; shift 2 ;;
-    --policy-steps) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--policy-steps needs a positive integer"; policy_steps=$2; shift 2 ;;
-    *) die "unknown argument: $1 ($usage)" ;;
-  esac
-done
-[ -z "$checkpoint" ] || [ -f "$checkpoint/config.json" ] || die "checkpoint: no config.json in $checkpoint"
+parse_mode_args "--checkpoint --policy-steps" "$@"
 out=${out:-$ROOT/results/$(run_name "$params" shift)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

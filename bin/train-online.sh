@@ -9,24 +9,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
 
-[ $# -ge 1 ] || die "usage: bin/train-online.sh PARAMS.yaml [--checkpoint CKPT_DIR] [--cluster] [--out DIR] [--set KEY=VALUE]..."
+usage="usage: bin/train-online.sh PARAMS.yaml [--checkpoint CKPT_DIR] [--cluster] [--out DIR] [--set KEY=VALUE]..."
+[ $# -ge 1 ] || die "$usage"
 params=$1
 shift
 [ -f "$params" ] || die "params: no file at $params"
-where=embedded
-sets=()
-out=
 checkpoint=
-while [ $# -gt 0 ]; do
-  case $1 in
-    --cluster) where=cluster; shift ;;
-    --set) [ $# -ge 2 ] || die "--set needs KEY=VALUE"; sets+=("$2"); shift 2 ;;
-    --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
-    --checkpoint) [ $# -ge 2 ] || die "--checkpoint needs a directory"; checkpoint=$2; shift 2 ;;
-    *) die "unknown argument: $1" ;;
-  esac
-done
-[ -z "$checkpoint" ] || [ -f "$checkpoint/config.json" ] || die "checkpoint: no config.json in $checkpoint"
+parse_mode_args "--checkpoint" "$@"
 out=${out:-$ROOT/results/$(run_name "$params" online)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
