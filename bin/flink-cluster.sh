@@ -25,7 +25,7 @@ install_flink() {
 
 # Writes conf/config.yaml from the shipped one: slots, memory, REST port, and where the router library is.
 configure_flink() {
-  local lib="$ROOT/target/release/libsas_router.so"
+  local lib="$ROOT/target/release/libsas_router_jni.so"
   [ -f "$FLINK_HOME/conf/config.yaml.orig" ] || cp "$FLINK_HOME/conf/config.yaml" "$FLINK_HOME/conf/config.yaml.orig"
   sed -e "s|numberOfTaskSlots: 1|numberOfTaskSlots: $SLOTS|" \
       -e "s|size: 1728m|size: 3072m|" \

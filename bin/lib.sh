@@ -60,7 +60,7 @@ run_embedded() {
   root=$(repo_root)
   need java "install a JDK 17"
   java -Xmx2g --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
-    -Dsas.router.library="$root/target/release/libsas_router.so" \
+    -Dsas.router.library="$root/target/release/libsas_router_jni.so" \
     -cp "$(embedded_classpath)" org.sas.job.KeyedAggregationJob "$@"
 }
 
@@ -127,7 +127,7 @@ run_job() {
     local flink
     flink="$(flink_home)/bin/flink"
     [ -x "$flink" ] || die "cluster: Flink is not installed; run bin/flink-cluster.sh start first"
-    SAS_ROUTER_LIBRARY="$root/target/release/libsas_router.so" "$flink" run \
+    SAS_ROUTER_LIBRARY="$root/target/release/libsas_router_jni.so" "$flink" run \
       -m "localhost:${SAS_FLINK_REST_PORT:-8081}" "$root/flink-job/job/target/sas-flink-job-0.1.0.jar" "$params"
   else
     run_embedded "$params"
@@ -186,6 +186,6 @@ snapshot_artifacts() {
   local root
   root=$(repo_root)
   mkdir -p "$1"
-  cp "$root/target/release/libsas_router.so" "$root/flink-job/native-loader/target/sas-native-loader-0.1.0.jar" \
+  cp "$root/target/release/libsas_router_jni.so" "$root/flink-job/native-loader/target/sas-native-loader-0.1.0.jar" \
     "$root/flink-job/job/target/sas-flink-job-0.1.0.jar" "$1/" || die "artifacts: could not copy them to $1"
 }

@@ -35,6 +35,6 @@ curl -fsS "http://localhost:${SAS_FLINK_REST_PORT:-8081}/overview" >/dev/null 2>
 
 build_artifacts
 # The client loads the router too (to validate the params and build the job graph).
-export SAS_ROUTER_LIBRARY="$ROOT/target/release/libsas_router.so"
+export SAS_ROUTER_LIBRARY="$ROOT/target/release/libsas_router_jni.so"
 "$FLINK_HOME/bin/flink" run -m "localhost:${SAS_FLINK_REST_PORT:-8081}" \
   "$ROOT/flink-job/job/target/sas-flink-job-0.1.0.jar" "$(realpath "$params")" "${partitioner_args[@]}"

@@ -39,7 +39,7 @@ done
 
 # Every partitioner name the router knows, comma-separated (the Java entry asks the router itself).
 all_partitioners() {
-  java -Dsas.router.library="$ROOT/target/release/libsas_router.so" -cp "$(embedded_classpath)" \
+  java -Dsas.router.library="$ROOT/target/release/libsas_router_jni.so" -cp "$(embedded_classpath)" \
     org.sas.job.throughput.ThroughputTest --list-partitioners | paste -sd, - \
     || die "partitioners: could not list them"
 }

@@ -47,7 +47,7 @@ run_embedded_test() {
   cp=${cp//"$ROOT/flink-job/native-loader/target/sas-native-loader-0.1.0.jar"/"$artifacts/sas-native-loader-0.1.0.jar"}
   cp=${cp//"$ROOT/flink-job/job/target/sas-flink-job-0.1.0.jar"/"$artifacts/sas-flink-job-0.1.0.jar"}
   java -Xmx3g --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
-    -Dsas.router.library="$artifacts/libsas_router.so" -cp "$cp" "$MAIN" "$@"
+    -Dsas.router.library="$artifacts/libsas_router_jni.so" -cp "$cp" "$MAIN" "$@"
 }
 
 # Submits the test to the standalone cluster; the rate controller's progress lines go to the task
@@ -69,7 +69,7 @@ run_on_cluster() {
   # The client loads the router too (to validate the params and build the job graph). `flink run`
   # prints every accumulator; the latency histogram is left out (it is in throughput.json).
   local status=0
-  SAS_ROUTER_LIBRARY="$artifacts/libsas_router.so" "$flink_home/bin/flink" run \
+  SAS_ROUTER_LIBRARY="$artifacts/libsas_router_jni.so" "$flink_home/bin/flink" run \
     -m "localhost:$port" -c "$MAIN" "$artifacts/sas-flink-job-0.1.0.jar" "$@" 2>&1 \
     | grep -v '^- throughput-latency-buckets' || status=${PIPESTATUS[0]}
   [ -z "$follower" ] || kill "$follower" 2>/dev/null || true

@@ -2,37 +2,8 @@
 //! filled in and relative paths made absolute, validated by the router's own schema. The mode scripts
 //! hand its output to the job (e.g. `--set agent.address=http://127.0.0.1:50051 --set agent.mode=collect`).
 
-use anyhow::{Context, bail};
 use sas_router::params::Params;
-use serde_norway::{Mapping, Value};
 use std::path::Path;
-
-/// Sets the dotted `key` (e.g. `agent.mode`) of `doc` to `value`, creating missing sections.
-///
-/// # Errors
-/// A key that goes through a value that is not a section.
-pub fn set(doc: &mut Value, key: &str, value: Value) -> anyhow::Result<()> {
-    let mut node = doc;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if part.is_empty() {
-            bail!("--set {key}: empty key segment");
-        }
-        if node.is_null() {
-            *node = Value::Mapping(Mapping::new());
-        }
-        let Value::Mapping(map) = node else {
-            bail!("--set {key}: `{}` is not a section", parts[..i].join("."));
-        };
-        let k = Value::String((*part).to_string());
-        if i + 1 == parts.len() {
-            map.insert(k, value);
-            return Ok(());
-        }
-        node = map.entry(k).or_insert(Value::Null);
-    }
-    Ok(())
-}
 
 /// Reads `path`, applies `KEY=VALUE` overrides (values are YAML scalars or flow collections), validates
 /// and returns the normalised params as YAML. Relative paths resolve against the parent of the file's
@@ -41,20 +12,7 @@ pub fn set(doc: &mut Value, key: &str, value: Value) -> anyhow::Result<()> {
 /// # Errors
 /// An unreadable file, a malformed override, or params the schema rejects (the key is named).
 pub fn derive(path: &Path, overrides: &[String]) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut doc: Value = serde_norway::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    for o in overrides {
-        let (key, value) = o
-            .split_once('=')
-            .with_context(|| format!("--set {o}: expected KEY=VALUE"))?;
-        let value: Value = serde_norway::from_str(value).with_context(|| format!("--set {o}: bad value"))?;
-        set(&mut doc, key.trim(), value)?;
-    }
-    let file = std::fs::canonicalize(path).with_context(|| format!("{}", path.display()))?;
-    let folder = file.parent().unwrap_or(&file);
-    let base = folder.parent().unwrap_or(folder);
-    let merged = serde_norway::to_string(&doc)?;
-    let params = Params::parse_in(&merged, &path.display().to_string(), base)?;
+    let params = Params::load_with(path, overrides)?;
     Ok(serde_norway::to_string(&params)?)
 }
 
@@ -79,15 +37,5 @@ mod tests {
         assert!(e.to_string().contains("KEY=VALUE"), "{e}");
         let e = derive(&file, &["task.x=1".into()]).unwrap_err();
         assert!(e.to_string().contains("`task` is not a section"), "{e}");
-    }
-
-    #[test]
-    fn set_creates_missing_sections() {
-        let mut doc: Value = serde_norway::from_str("a: 1").unwrap();
-        set(&mut doc, "b.c.d", Value::Bool(true)).unwrap();
-        assert_eq!(
-            serde_norway::to_string(&doc).unwrap(),
-            "a: 1\nb:\n  c:\n    d: true\n"
-        );
     }
 }

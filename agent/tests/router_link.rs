@@ -6,7 +6,7 @@
 //! Every wait is bounded.
 
 use sas_agent::server::{self, InitialTableFactory, ServeConfig, ServeError};
-use sas_router::agent_link::{LinkedRouter, StatusSnapshot, WorkerInterval, WorkerReporter};
+use sas_agent_link::{LinkedRouter, StatusSnapshot, WorkerInterval, WorkerReporter};
 use sas_router::params::Params;
 use std::net::SocketAddr;
 use std::sync::Arc;

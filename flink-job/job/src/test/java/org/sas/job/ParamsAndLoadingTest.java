@@ -145,13 +145,13 @@ class ParamsAndLoadingTest {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Process p = new ProcessBuilder(List.of(java,
                         "-cp", System.getProperty("java.class.path"),
-                        "-D" + NativeRouter.LIBRARY_PROPERTY + "=/nonexistent/libsas_router.so",
+                        "-D" + NativeRouter.LIBRARY_PROPERTY + "=/nonexistent/libsas_router_jni.so",
                         LoaderProbe.class.getName()))
                 .redirectErrorStream(true)
                 .start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(3, p.waitFor(), output);
-        assertTrue(output.contains("/nonexistent/libsas_router.so") && output.contains("-Dsas.router.library"), output);
+        assertTrue(output.contains("/nonexistent/libsas_router_jni.so") && output.contains("-Dsas.router.library"), output);
     }
 
     /** Loads the library in a fresh JVM and prints the failure, if any. */

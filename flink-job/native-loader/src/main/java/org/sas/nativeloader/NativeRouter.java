@@ -8,7 +8,7 @@ import java.io.File;
  * <p>This class lives in its own jar for Flink's {@code lib/} folder: a native library can be loaded by
  * one class loader only, so a class in a job jar would fail on the first restart or the second job. The
  * library is found, in order, at the path given by the system property {@value #LIBRARY_PROPERTY}, the
- * environment variable {@value #LIBRARY_ENV}, or as {@code sas_router} on {@code java.library.path}.
+ * environment variable {@value #LIBRARY_ENV}, or as {@code sas_router_jni} on {@code java.library.path}.
  *
  * <p>{@link #route} is the per-record call: primitives only, no exception from the native side (a
  * negative result means the router failed). Everything else throws {@link IllegalArgumentException} for a
@@ -21,10 +21,10 @@ import java.io.File;
  */
 public final class NativeRouter {
 
-    /** System property holding the path of {@code libsas_router.so}. */
+    /** System property holding the path of {@code libsas_router_jni.so}. */
     public static final String LIBRARY_PROPERTY = "sas.router.library";
 
-    /** Environment variable holding the path of {@code libsas_router.so}. */
+    /** Environment variable holding the path of {@code libsas_router_jni.so}. */
     public static final String LIBRARY_ENV = "SAS_ROUTER_LIBRARY";
 
     /** Index in {@link #agentStatus}: 1 if a session is open and its table stream is live. */
@@ -63,7 +63,7 @@ public final class NativeRouter {
                 }
                 System.load(file.getAbsolutePath());
             } else {
-                System.loadLibrary("sas_router");
+                System.loadLibrary("sas_router_jni");
             }
             return null;
         } catch (Throwable t) {
@@ -79,11 +79,11 @@ public final class NativeRouter {
     public static void ensureLoaded() {
         if (LOAD_FAILURE != null) {
             throw new IllegalStateException(
-                    "The SaS router library (libsas_router.so) could not be loaded: "
+                    "The SaS router library (libsas_router_jni.so) could not be loaded: "
                             + LOAD_FAILURE.getMessage()
                             + ". Build it with `cargo build --release -p sas-router` and set -D"
                             + LIBRARY_PROPERTY
-                            + "=/path/to/libsas_router.so or "
+                            + "=/path/to/libsas_router_jni.so or "
                             + LIBRARY_ENV
                             + ", or add its folder to java.library.path.",
                     LOAD_FAILURE);

@@ -10,15 +10,15 @@
 
 use super::LinkError;
 use super::clock::{Clock, WallClock};
-use super::config::LinkMode;
+use sas_router::params::LinkMode;
 use super::fallback::{FallbackState, Switch};
-use super::link::LinkShared;
+use super::shared::LinkShared;
 use super::registry::LinkRef;
 use super::status::{LinkStatus, StatusSnapshot};
 use super::task::Report;
-use crate::error::{ConfigError, DecodeError};
-use crate::params::Params;
-use crate::partitioner::{HotKeyMode, Partitioner, build};
+use sas_router::error::{ConfigError, DecodeError};
+use sas_router::params::Params;
+use sas_router::partitioner::{HotKeyMode, Partitioner, build};
 use sas_proto::pb;
 use std::sync::Arc;
 use tokio::sync::mpsc;

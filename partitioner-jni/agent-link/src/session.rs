@@ -1,9 +1,9 @@
 //! The session a job opens: its shape, from the params, as the agent's `OpenSessionRequest`.
 
-use super::config::{AgentLinkConfig, LinkMode};
-use crate::error::ConfigError;
-use crate::params::Params;
-use crate::partitioner::HotKeyMode;
+use sas_router::params::{AgentLinkConfig, LinkMode};
+use sas_router::error::ConfigError;
+use sas_router::params::Params;
+use sas_router::partitioner::HotKeyMode;
 use sas_proto::pb;
 
 /// The request every router and worker of the job opens the session with, and the action dimension the
@@ -15,7 +15,7 @@ pub(crate) fn open_request(
     let config = params.router_config();
     let mask = config.hot_keys.mask(config.workers)?;
     let request = pb::OpenSessionRequest {
-        job_name: agent.job_name(params),
+        job_name: params.job_name(),
         workers: config.workers,
         routers: params.routers,
         // Cannot truncate: validated to be at most 3 600 000.
@@ -43,7 +43,7 @@ pub(crate) fn open_request(
             LinkMode::Train => pb::SessionMode::Train,
             LinkMode::Collect => pb::SessionMode::Collect,
         } as i32,
-        session_key: agent.session_key(params),
+        session_key: params.session_key(),
     };
     Ok((request, mask.action_dim()))
 }
@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(widths, action_dim);
         assert_eq!((r.workers, r.routers, r.interval_ms), (8, 2, 250));
         assert_eq!(r.mode, pb::SessionMode::Train as i32);
-        assert_eq!(r.session_key, agent.session_key(&params));
+        assert_eq!(r.session_key, params.session_key());
         assert_eq!(r.job_name, "wordcount-saspartitioner");
     }
 }

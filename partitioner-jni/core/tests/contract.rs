@@ -113,7 +113,8 @@ fn unknown_names_are_rejected_with_the_valid_names() {
         assert_eq!(
             err,
             ConfigError::UnknownPartitioner {
-                name: bad.to_string()
+                name: bad.to_string(),
+                expected: NAMES,
             }
         );
         let message = err.to_string();

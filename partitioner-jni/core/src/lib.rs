@@ -11,25 +11,22 @@
 //! * [`mask`], [`routing_table`], [`deficit`]: which workers a hot key may use, action → table decoding,
 //!   and the per-record rule that realises a table's shares.
 //! * [`window`]: event-time sliding windows of loads and key holdings.
-//! * [`workload`]: seeded stream generators; [`metrics`]: λ and NMAD.
+//! * [`workload`]: seeded stream generators; [`metrics`]: λ and NMAD, the one implementation every
+//!   tool reports.
+//! * [`params`]: the schema of a `params/*.yaml` experiment, with every default, and the views derived
+//!   from it.
 //!
-//! Beside the core, and not used by it (only `params` names the `agent:` section's
-//! [`AgentLinkConfig`](agent_link::AgentLinkConfig)):
-//!
-//! * [`agent_link`]: the gRPC client to the agent (tokio, tonic): sessions, reports, routing tables and
-//!   the fallback while the agent is away.
-//! * [`jvm`]: the JNI layer, `org.sas.nativeloader.NativeRouter`.
+//! Two crates sit on top of this one and nothing here knows them: `sas-agent-link` (the gRPC client to
+//! the agent: tokio and tonic) and `sas-router-jni` (the JNI adapter the Flink job loads).
 
 #![deny(missing_docs)]
 
-pub mod agent_link;
 pub mod deficit;
 pub mod error;
 pub mod fast_map;
 pub mod hashing;
 pub mod hot_keys;
 pub mod interval_hot;
-pub mod jvm;
 pub mod key_groups;
 pub mod mask;
 pub mod metrics;

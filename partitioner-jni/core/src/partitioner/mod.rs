@@ -132,6 +132,7 @@ pub fn build(name: &str, config: &RouterConfig) -> Result<Box<dyn Partitioner>, 
         _ => {
             return Err(ConfigError::UnknownPartitioner {
                 name: name.to_string(),
+                expected: NAMES,
             });
         }
     })
@@ -222,7 +223,8 @@ pub enum HotKeyMode {
 }
 
 impl HotKeyConfig {
-    pub(crate) fn mask(&self, workers: u32) -> Result<Mask, ConfigError> {
+    /// The mask these settings draw for `workers` workers; errors name the `hot_keys.` setting.
+    pub fn mask(&self, workers: u32) -> Result<Mask, ConfigError> {
         let mask = Mask::zipf(
             workers as usize,
             self.alpha,

@@ -17,11 +17,11 @@
 //! reporters join the same link; the link's logs go to stderr (filter: `SAS_ROUTER_LOG`, default
 //! `info`), which Flink keeps in the TaskManager's `.out` file.
 
-use crate::agent_link::{LinkError, LinkedRouter, WorkerInterval, WorkerReporter};
-use crate::error::DecodeError;
-use crate::params::Params;
-use crate::partitioner::{Partitioner, build};
-use crate::workload::Workload;
+use sas_agent_link::{LinkError, LinkedRouter, WorkerInterval, WorkerReporter};
+use sas_router::error::DecodeError;
+use sas_router::params::Params;
+use sas_router::partitioner::{Partitioner, build};
+use sas_router::workload::Workload;
 use jni::errors::{Error, Result, ThrowRuntimeExAndDefault};
 use jni::objects::{JClass, JDoubleArray, JIntArray, JLongArray, JObject, JString};
 use jni::strings::JNIString;
@@ -171,7 +171,7 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_partitionerNames<'
     _class: JClass<'l>,
 ) -> JObject<'l> {
     unowned
-        .with_env(|env| -> Result<JObject<'l>> { Ok(JString::new(env, crate::NAMES.join(","))?.into()) })
+        .with_env(|env| -> Result<JObject<'l>> { Ok(JString::new(env, sas_router::NAMES.join(","))?.into()) })
         .resolve::<ThrowRuntimeExAndDefault>()
 }
 
@@ -355,7 +355,7 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_close(
 }
 
 /// `static native long[] agentStatus(long handle)`: the router's link counters, in the order of
-/// [`StatusSnapshot::FIELDS`](crate::agent_link::StatusSnapshot::FIELDS): connected (0/1),
+/// [`StatusSnapshot::FIELDS`](sas_agent_link::StatusSnapshot::FIELDS): connected (0/1),
 /// tables_received, model_version, last_table_step, reports_sent, reports_dropped, reconnects,
 /// fallback_active (0/1), tables_applied. Empty for a router without an agent.
 #[unsafe(no_mangle)]

@@ -3,7 +3,7 @@
 //! second task sends the queued reports, at most a few at a time, each with a deadline.
 
 use super::Backoff;
-use super::link::LinkShared;
+use super::shared::LinkShared;
 use super::slot::Table;
 use super::status::LinkStatus;
 use sas_proto::pb;

@@ -2,9 +2,10 @@
 //! handle of the JVM and stopped when the last one is released.
 
 use super::LinkError;
-use super::link::{Link, LinkShared};
+use super::link::Link;
+use super::shared::LinkShared;
 use super::task::Report;
-use crate::params::Params;
+use sas_router::params::Params;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use tokio::sync::mpsc;
@@ -36,7 +37,7 @@ impl LinkRef {
     /// start ([`LinkError`]).
     pub fn acquire(params: &Params) -> Result<Self, LinkError> {
         let agent = params.agent_link().ok_or(LinkError::NoAgent)?;
-        let key = (agent.address.clone(), agent.session_key(params));
+        let key = (agent.address.clone(), params.session_key());
         let mut links = links();
         if let Some(link) = links.get(&key).and_then(Weak::upgrade) {
             return Ok(Self {

@@ -1,25 +1,15 @@
 //! One link: a thread running a single-threaded tokio runtime with one gRPC channel and one session, the
 //! table slot and status counters it fills, and the bounded queue handles put reports in.
 
-use super::config::AgentLinkConfig;
-use super::slot::TableSlot;
-use super::status::LinkStatus;
+use sas_router::params::AgentLinkConfig;
+use super::shared::LinkShared;
 use super::task::{self, Report, TaskContext};
 use super::{Backoff, LinkError};
-use crate::hashing::murmur3_32;
-use crate::params::Params;
+use sas_router::hashing::murmur3_32;
+use sas_router::params::Params;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// What the link's task and the handles share.
-#[derive(Debug, Default)]
-pub struct LinkShared {
-    /// Status counters.
-    pub status: LinkStatus,
-    /// The newest table.
-    pub slot: TableSlot,
-}
 
 /// A running link. Dropping it stops the task and joins its thread. The session is left open: routers
 /// and workers in other JVMs may share it, and a Flink restart re-joins it by key; the agent closes it

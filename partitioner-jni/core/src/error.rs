@@ -5,11 +5,13 @@ use thiserror::Error;
 /// A router or partitioner could not be built from its configuration.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ConfigError {
-    /// The partitioner name is not one of [`crate::partitioner::NAMES`].
-    #[error("unknown partitioner `{name}`; expected one of: {}", crate::partitioner::NAMES.join(", "))]
+    /// The partitioner name is not one of the known names.
+    #[error("unknown partitioner `{name}`; expected one of: {}", .expected.join(", "))]
     UnknownPartitioner {
         /// The name that was asked for.
         name: String,
+        /// The names that exist (the registry's `NAMES`, handed in so errors need no registry).
+        expected: &'static [&'static str],
     },
     /// A setting is out of its allowed range.
     #[error("invalid `{key}` = {value}: {reason}")]
@@ -24,7 +26,8 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(key: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+    /// An out-of-range setting: `key` = `value`, and what is allowed.
+    pub fn invalid(key: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
         Self::Invalid {
             key,
             value: value.to_string(),

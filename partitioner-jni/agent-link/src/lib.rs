@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //!
-//! * [`config`]: the `agent:` section of the params ([`AgentLinkConfig`]), validated with errors naming
-//!   the key; the session key every subtask of a job derives alike.
+//! The settings are the `agent:` section of the params, [`AgentLinkConfig`] in the router core
+//! (`sas_router::params`), validated there with errors naming the key; the session key every subtask of a
+//! job derives alike is [`Params::session_key`](sas_router::params::Params::session_key).
+//!
 //! * [`registry`]: one link per `(address, session key)` in the process, counted by [`LinkRef`]s and
 //!   stopped with the last one.
 //! * `link`, `task`, `session`: a link is one thread with a single-threaded tokio runtime, one gRPC
@@ -13,34 +15,35 @@
 //!   and sends queued reports.
 //! * [`LinkedRouter`]: the record path of a router on a link (counts, interval reports, tables, and the
 //!   [`fallback`] state machine); [`WorkerReporter`]: a worker's reports.
-//! * [`status`]: the atomic counters every handle can read; [`clock`]: the wall clock intervals are
-//!   numbered by, injectable for tests.
+//! * [`status`]: the atomic counters every handle can read; `shared`: the counters and the slot a
+//!   link's task and its handles share; [`clock`]: the wall clock intervals are numbered by, injectable
+//!   for tests.
 //!
 //! `docs/agent-link.md` describes the behaviour; `docs/config.md` the settings.
 
 pub mod backoff;
 pub mod clock;
-pub mod config;
 pub mod fallback;
 mod link;
 pub mod linked_router;
 pub mod registry;
 mod session;
+mod shared;
 pub mod slot;
 pub mod status;
 mod task;
 pub mod worker;
 
 pub use backoff::Backoff;
-pub use config::{AgentLinkConfig, BackoffConfig, LinkMode};
-pub use link::LinkShared;
+pub use sas_router::params::{AgentLinkConfig, BackoffConfig, LinkMode};
+pub use shared::LinkShared;
 pub use linked_router::LinkedRouter;
 pub use registry::LinkRef;
 pub use slot::{Table, TableSlot};
 pub use status::{LinkStatus, StatusSnapshot};
 pub use worker::{ReportError, WorkerInterval, WorkerReporter};
 
-use crate::error::ConfigError;
+use sas_router::error::ConfigError;
 use thiserror::Error;
 
 /// Why a router or worker could not be attached to the agent.

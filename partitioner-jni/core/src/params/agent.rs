@@ -2,8 +2,6 @@
 //! what to do while the agent is away.
 
 use crate::error::ConfigError;
-use crate::hashing::murmur3_32;
-use crate::params::Params;
 use crate::partitioner::NAMES;
 use serde::{Deserialize, Serialize};
 
@@ -171,28 +169,6 @@ impl AgentLinkConfig {
             return Err(ConfigError::invalid("agent.report_queue", 0, "must be > 0"));
         }
         Ok(())
-    }
-
-    /// The job's name: `job_name`, or `<task>-<partitioner>`.
-    pub fn job_name(&self, params: &Params) -> String {
-        self.job_name.clone().unwrap_or_else(|| {
-            // Cannot fail: `Task` is a unit enum, serialised as its kebab-case name.
-            let task = serde_json::to_value(params.task).expect("a task serialises");
-            format!("{}-{}", task.as_str().unwrap_or("job"), params.partitioner)
-        })
-    }
-
-    /// The session key: `session_key`, or `<job_name>-<seed>-<64-bit hash of the params>`. Every subtask
-    /// of a job is given the same params, so every subtask derives the same key.
-    pub fn session_key(&self, params: &Params) -> String {
-        if let Some(key) = &self.session_key {
-            return key.clone();
-        }
-        // Cannot fail: params hold only strings, numbers, lists and maps with string keys.
-        let json = serde_json::to_string(params).expect("params serialise to JSON");
-        let hash =
-            (u64::from(murmur3_32(json.as_bytes(), 0)) << 32) | u64::from(murmur3_32(json.as_bytes(), 1));
-        format!("{}-{}-{hash:016x}", self.job_name(params), params.seed)
     }
 }
 

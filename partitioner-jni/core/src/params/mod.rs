@@ -5,8 +5,8 @@
 //! settings common to every strategy (workers, seed, windows, key count) are top-level; the strategies'
 //! own settings sit under `router:` with the fields of [`RouterConfig`].
 
-use crate::agent_link::AgentLinkConfig;
 use crate::error::ConfigError;
+use crate::hashing::murmur3_32;
 use crate::partitioner::{
     ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
 };
@@ -14,6 +14,11 @@ use crate::workload::{Workload, WorkloadConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+mod agent;
+pub mod overrides;
+
+pub use agent::{AgentLinkConfig, BackoffConfig, LinkMode};
 
 /// What the pipeline computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +161,14 @@ pub enum ParamsError {
         /// The parser's message, with the key and position.
         message: String,
     },
+    /// A `KEY=VALUE` override is malformed.
+    #[error("{origin}: {source}")]
+    Override {
+        /// The file, or `(inline)`.
+        origin: String,
+        /// Which override, and why.
+        source: overrides::OverrideError,
+    },
     /// A value is out of range.
     #[error("{origin}: {source}")]
     Invalid {
@@ -191,10 +204,52 @@ impl Params {
 
     /// Parses params, resolves their relative file paths against `base_dir`, then validates them.
     pub fn parse_in(yaml: &str, origin: &str, base_dir: &Path) -> Result<Self, ParamsError> {
-        let mut params: Params = serde_norway::from_str(yaml).map_err(|e| ParamsError::Yaml {
+        Self::parse_with(yaml, origin, base_dir, &[] as &[&str])
+    }
+
+    /// Loads the params file at `path` with `KEY=VALUE` overrides applied (see [`overrides::apply`]),
+    /// its relative paths resolved against the parent of the file's folder (the repository root for
+    /// `params/*.yaml`), and validates the result.
+    ///
+    /// # Errors
+    /// An unreadable file, malformed YAML or override, or a value the schema rejects; the message names
+    /// the file and the key.
+    pub fn load_with(path: &Path, overrides: &[impl AsRef<str>]) -> Result<Self, ParamsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file = std::fs::canonicalize(path).map_err(|source| ParamsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let folder = file.parent().unwrap_or(&file);
+        let base = folder.parent().unwrap_or(folder);
+        Self::parse_with(&text, &path.display().to_string(), base, overrides)
+    }
+
+    /// Parses params text, applies `KEY=VALUE` overrides, resolves relative file paths against
+    /// `base_dir` and validates. This is the one way the job (through JNI), the agent and the scripts
+    /// turn a params file and its overrides into values: nobody edits the YAML text.
+    ///
+    /// # Errors
+    /// As [`Params::load_with`].
+    pub fn parse_with(
+        yaml: &str,
+        origin: &str,
+        base_dir: &Path,
+        overrides: &[impl AsRef<str>],
+    ) -> Result<Self, ParamsError> {
+        let yaml_error = |e: serde_norway::Error| ParamsError::Yaml {
             origin: origin.to_string(),
             message: e.to_string(),
+        };
+        let mut doc: serde_norway::Value = serde_norway::from_str(yaml).map_err(yaml_error)?;
+        overrides::apply(&mut doc, overrides).map_err(|source| ParamsError::Override {
+            origin: origin.to_string(),
+            source,
         })?;
+        let mut params: Params = serde_norway::from_value(doc).map_err(yaml_error)?;
         params.resolve_paths(base_dir);
         params.validate().map_err(|source| ParamsError::Invalid {
             origin: origin.to_string(),
@@ -223,6 +278,7 @@ impl Params {
         if !NAMES.contains(&self.partitioner.as_str()) {
             return Err(ConfigError::UnknownPartitioner {
                 name: self.partitioner.clone(),
+                expected: NAMES,
             });
         }
         if self.routers == 0 {
@@ -278,6 +334,29 @@ impl Params {
     /// The agent settings, when an agent is configured (an `agent:` section with an `address`).
     pub fn agent_link(&self) -> Option<&AgentLinkConfig> {
         self.agent.as_ref().filter(|a| a.enabled())
+    }
+
+    /// The job's name: `agent.job_name`, or `<task>-<partitioner>`.
+    pub fn job_name(&self) -> String {
+        let configured = self.agent.as_ref().and_then(|a| a.job_name.clone());
+        configured.unwrap_or_else(|| {
+            // Cannot fail: `Task` is a unit enum, serialised as its kebab-case name.
+            let task = serde_json::to_value(self.task).expect("a task serialises");
+            format!("{}-{}", task.as_str().unwrap_or("job"), self.partitioner)
+        })
+    }
+
+    /// The session key: `agent.session_key`, or `<job_name>-<seed>-<64-bit hash of the params>`. Every
+    /// subtask of a job is given the same params, so every subtask derives the same key.
+    pub fn session_key(&self) -> String {
+        if let Some(key) = self.agent.as_ref().and_then(|a| a.session_key.clone()) {
+            return key;
+        }
+        // Cannot fail: params hold only strings, numbers, lists and maps with string keys.
+        let json = serde_json::to_string(self).expect("params serialise to JSON");
+        let hash =
+            (u64::from(murmur3_32(json.as_bytes(), 0)) << 32) | u64::from(murmur3_32(json.as_bytes(), 1));
+        format!("{}-{}-{hash:016x}", self.job_name(), self.seed)
     }
 
     /// The router configuration these params describe.
@@ -382,18 +461,18 @@ mod tests {
         let a = p.agent_link().unwrap();
         assert_eq!(
             (a.mode, a.reconnect_backoff_ms.max),
-            (crate::agent_link::LinkMode::Collect, 400)
+            (LinkMode::Collect, 400)
         );
         // Every subtask parses the same text, so every subtask derives the same key.
         let again = Params::parse(&yaml, "t").unwrap();
-        assert_eq!(a.session_key(&p), again.agent_link().unwrap().session_key(&again));
+        assert_eq!(p.session_key(), again.session_key());
         assert!(
-            a.session_key(&p).starts_with("wordcount-pkg-3-"),
+            p.session_key().starts_with("wordcount-pkg-3-"),
             "{}",
-            a.session_key(&p)
+            p.session_key()
         );
         let other = Params::parse(&yaml.replace("seed: 3", "seed: 4"), "t").unwrap();
-        assert_ne!(a.session_key(&p), other.agent_link().unwrap().session_key(&other));
+        assert_ne!(p.session_key(), other.session_key());
 
         let e = Params::parse(&format!("{yaml}  fallback: nope\n"), "f.yaml")
             .unwrap_err()
@@ -411,7 +490,7 @@ mod tests {
 
     #[test]
     fn shipped_params_files_are_valid() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../params");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../params");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
