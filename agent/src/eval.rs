@@ -3,7 +3,8 @@
 //! The stream is generated once, then each partitioner routes it window by window (windows of
 //! `window_ms` event time). Only the routing loop is timed. At the end of each window the evaluator
 //! computes, from the routed records:
-//! * `imbalance` λ = (max − mean)/mean of per-worker record counts, and `nmad` = Σ|L_i − mean|/(n·mean);
+//! * `imbalance` λ = (max − mean)/mean of per-worker record counts, and `nmad` = Σ|L_i − mean|/(n·mean)
+//!   (both from [`sas_router::metrics`]);
 //! * the fragmentation of each key: the number of distinct workers that received it in the window.
 //!
 //! It then hands the window's per-worker counts to the partitioner as its interval load
@@ -14,6 +15,7 @@
 use indicatif::ProgressBar;
 use sas_router::fast_map::{KeyMap, KeySet};
 use sas_router::metrics::{imbalance, nmad};
+use sas_router::params::Params;
 use sas_router::partitioner::{Partitioner, RouterConfig, build};
 use sas_router::workload::{Record, Workload, WorkloadConfig};
 use sas_router::{ConfigError, NAMES};
@@ -72,6 +74,22 @@ pub enum EvalError {
         /// What is allowed.
         reason: &'static str,
     },
+}
+
+impl EvalConfig {
+    /// The evaluation of the experiment `params` describes: its stream (seed mixed as the job mixes
+    /// it), record count, router settings and window; fragmentation averaged over its hot-key count.
+    pub fn from_params(params: &Params, partitioners: Vec<String>, progress: bool) -> Self {
+        Self {
+            workload: params.workload_config(),
+            records: params.records,
+            router: params.router_config(),
+            partitioners,
+            window_ms: params.window_ms,
+            hot_keys: params.router.hot_keys.count,
+            progress,
+        }
+    }
 }
 
 /// Replays the stream through every requested partitioner.

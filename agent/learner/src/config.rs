@@ -1,7 +1,7 @@
 //! Hyperparameters: every knob of SAC-N and CQL-N in one struct each, loaded with serde and validated once.
 //!
-//! Defaults are the prototype's values as they actually took effect (see `prototype-rl.md` §3.8), except
-//! where the prototype was wrong; each such field says so.
+//! Defaults are the prototype's values as they actually took effect in its runs (not always what its
+//! config files declared), except where the prototype was wrong; each such field says so.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,9 @@ pub struct SacConfig {
     /// applied after every update. Default `5e-3`. The prototype used `1e-5`: a half-life of about 69k
     /// updates, longer than a whole online run, so its targets were in effect frozen.
     pub tau: f32,
-    /// Adam learning rate of the policy. Default `1e-5`.
+    /// Adam learning rate of the policy. Default `1e-5`, the online rate on live data (`sas-agent
+    /// serve`): small steps on noisy, correlated live steps from an already trained policy. Training
+    /// from scratch uses [`SacConfig::simulator`]'s, offline training [`CqlConfig::default`]'s.
     pub actor_lr: f64,
     /// Adam learning rate of the critic ensemble. Default `1e-3` (the prototype's offline runs used `1e-5`).
     pub critic_lr: f64,
@@ -89,6 +91,16 @@ impl Default for SacConfig {
 }
 
 impl SacConfig {
+    /// The settings of SAC-N trained from scratch in the simulator (`sas-agent simulate`): the default
+    /// with `actor_lr = 3e-4`, because the prototype's `1e-5` barely moves the policy in a few thousand
+    /// updates.
+    pub fn simulator() -> Self {
+        Self {
+            actor_lr: 3e-4,
+            ..Self::default()
+        }
+    }
+
     /// Checks every field, naming the first bad one as `sac.<field>`.
     ///
     /// # Errors
@@ -199,20 +211,24 @@ impl SacConfig {
 pub struct CqlConfig {
     /// Temperature `T` of the logsumexp in the conservative penalty. Default `1.0`.
     pub temperature: f32,
-    /// Weight `beta` of the conservative penalty in the critic loss. Default `0.05`.
+    /// Weight `beta` of the conservative penalty in the critic loss. Default `2.0`: the prototype's
+    /// `0.05` let the critics overrate unseen actions and the policy followed them (λ 1.37 against the
+    /// behaviour's 1.26 on the same data, `docs/agent.md`).
     pub min_q_weight: f32,
     /// Actions drawn uniformly from `[-1, 1]^A` per observation for the logsumexp. Default `10`.
     pub num_random_actions: usize,
     /// Actions sampled from the current policy per observation for the logsumexp. Default `10`.
     pub num_policy_actions: usize,
-    /// Gradient steps of behaviour cloning before the actor switches to the SAC loss. Default `20_000`
-    /// (RLlib's default; the prototype's config key for it was missing).
+    /// Gradient steps of behaviour cloning before the actor switches to the SAC loss. Default `200`, for
+    /// runs of a few thousand updates (RLlib's default is `20_000`; the prototype's key for it was
+    /// missing, so it ran with that).
     pub bc_steps: u64,
     /// Target without the entropy term, `y = r + gamma (1 - terminated) min_k Q_k_target(s', a')`, as in the
     /// prototype. Default `true`.
     pub deterministic_backup: bool,
-    /// The SAC-N part: networks, learning rates, Polyak, temperature. Its defaults are the online ones;
-    /// the prototype's offline runs used `critic_lr = 1e-5` and `initial_alpha = 0.01`.
+    /// The SAC-N part: networks, learning rates, Polyak, temperature. Its defaults are the online ones
+    /// except `actor_lr = 1e-4` (the prototype's `1e-5` barely moves in a few thousand updates); the
+    /// prototype's offline runs used `critic_lr = 1e-5` and `initial_alpha = 0.01`.
     pub sac: SacConfig,
 }
 
@@ -220,12 +236,15 @@ impl Default for CqlConfig {
     fn default() -> Self {
         Self {
             temperature: 1.0,
-            min_q_weight: 0.05,
+            min_q_weight: 2.0,
             num_random_actions: 10,
             num_policy_actions: 10,
-            bc_steps: 20_000,
+            bc_steps: 200,
             deterministic_backup: true,
-            sac: SacConfig::default(),
+            sac: SacConfig {
+                actor_lr: 1e-4,
+                ..SacConfig::default()
+            },
         }
     }
 }

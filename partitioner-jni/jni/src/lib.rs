@@ -5,9 +5,10 @@
 //! * **Per record** (`route`, `keyAt`, `eventTime`): plain functions over primitives. They never touch
 //!   the JNI environment, so they skip jni's `with_env` wrapper (about 50 ns here, against about 6 ns for
 //!   the bare call). A panic is still caught, and reported as −1 for the Java side to raise.
-//! * **Everything else** (create, batch routing, intervals, actions, close): wrapped in `with_env`; a bad
-//!   config or action becomes an `IllegalArgumentException` naming the key, any other failure or panic a
-//!   `RuntimeException`. Nothing unwinds into the JVM.
+//! * **Everything else** (params, create, batch routing, intervals, actions, per-window balance metrics,
+//!   close): wrapped in `with_env`; a bad config, override or action becomes an
+//!   `IllegalArgumentException` naming the key, any other failure or panic a `RuntimeException`. Nothing
+//!   unwinds into the JVM.
 //!
 //! A handle is a `Box` turned into a `jlong`. The Java side owns it: one handle per subtask, used by that
 //! subtask's thread only, closed exactly once.
@@ -17,16 +18,16 @@
 //! reporters join the same link; the link's logs go to stderr (filter: `SAS_ROUTER_LOG`, default
 //! `info`), which Flink keeps in the TaskManager's `.out` file.
 
+use jni::errors::{Error, Result, ThrowRuntimeExAndDefault};
+use jni::objects::{JClass, JDoubleArray, JIntArray, JLongArray, JObject, JObjectArray, JString, Reference};
+use jni::strings::JNIString;
+use jni::sys::{jint, jlong};
+use jni::{Env, EnvUnowned, jni_str};
 use sas_agent_link::{LinkError, LinkedRouter, WorkerInterval, WorkerReporter};
 use sas_router::error::DecodeError;
 use sas_router::params::Params;
 use sas_router::partitioner::{Partitioner, build};
 use sas_router::workload::Workload;
-use jni::errors::{Error, Result, ThrowRuntimeExAndDefault};
-use jni::objects::{JClass, JDoubleArray, JIntArray, JLongArray, JObject, JString};
-use jni::strings::JNIString;
-use jni::sys::{jint, jlong};
-use jni::{Env, EnvUnowned, jni_str};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What a router handle points to.
@@ -125,21 +126,25 @@ unsafe fn router<'a>(handle: jlong) -> &'a mut RouterHandle {
     unsafe { &mut *(handle as *mut RouterHandle) }
 }
 
-/// `static native String normalizeParams(String yaml, String baseDir)`: the params with relative paths
-/// resolved against `baseDir` and every default filled in, as YAML; `IllegalArgumentException` naming the
-/// bad key otherwise.
+/// `static native String normalizeParams(String yaml, String baseDir, String[] overrides)`: the params
+/// with the `KEY=VALUE` overrides applied (dotted keys reach into sections, values are YAML scalars),
+/// relative paths resolved against `baseDir` and every default filled in, as YAML;
+/// `IllegalArgumentException` naming the bad override or key otherwise. The job edits params only
+/// this way, never by rewriting their text.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_normalizeParams<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     yaml: JString<'l>,
     base_dir: JString<'l>,
+    overrides: JObjectArray<'l, JString<'l>>,
 ) -> JObject<'l> {
     unowned
         .with_env(|env| -> Result<JObject<'l>> {
             let text = yaml.try_to_string(env)?;
             let base = base_dir.try_to_string(env)?;
-            let params = Params::parse_in(&text, "params", std::path::Path::new(&base))
+            let overrides = strings(env, &overrides, "overrides")?;
+            let params = Params::parse_with(&text, "params", std::path::Path::new(&base), &overrides)
                 .map_err(|e| illegal_argument(env, e.to_string()))?;
             let out = serde_norway::to_string(&params).map_err(|e| illegal_argument(env, e.to_string()))?;
             Ok(JString::new(env, out)?.into())
@@ -147,21 +152,75 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_normalizeParams<'l
         .resolve::<ThrowRuntimeExAndDefault>()
 }
 
-/// `static native String paramsJson(String yaml)`: validated params as JSON, for the Java side to read.
+/// The elements of a Java `String[]`; a null array is empty, a null element an
+/// `IllegalArgumentException` naming `what` and the index.
+fn strings(env: &mut Env, array: &JObjectArray<JString>, what: &str) -> Result<Vec<String>> {
+    if array.is_null() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for i in 0..array.len(env)? {
+        let element = array.get_element(env, i)?;
+        if element.is_null() {
+            return Err(illegal_argument(env, format!("{what}[{i}] is null")));
+        }
+        out.push(element.try_to_string(env)?);
+    }
+    Ok(out)
+}
+
+/// `static native String jobView(String yaml)`: the values the Flink job reads from validated params
+/// ([`JobView`](sas_router::params::JobView)), as JSON.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_paramsJson<'l>(
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_jobView<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     yaml: JString<'l>,
 ) -> JObject<'l> {
     unowned
         .with_env(|env| -> Result<JObject<'l>> {
-            let params = parse_params(env, &yaml)?;
-            // Cannot fail: Params holds only strings, numbers, lists and maps with string keys.
-            let json = serde_json::to_string(&params).expect("params serialise to JSON");
+            let view = parse_params(env, &yaml)?.job_view();
+            // Cannot fail: the view holds only strings, numbers, a path and a list of numbers.
+            let json = serde_json::to_string(&view).expect("the job view serialises to JSON");
             Ok(JString::new(env, json)?.into())
         })
         .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// `static native double imbalance(double[] loads)`: λ = (max − mean) / mean of per-worker loads, 0 for
+/// all-zero loads ([`sas_router::metrics::imbalance`]). Called once per report window, not per record.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_imbalance<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    loads: JDoubleArray<'l>,
+) -> f64 {
+    unowned
+        .with_env(|env| -> Result<f64> { Ok(sas_router::metrics::imbalance(&doubles(env, &loads)?)) })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// `static native double nmad(double[] loads)`: NMAD = Σ|L_i − mean| / (n · mean) of per-worker loads,
+/// 0 for all-zero loads ([`sas_router::metrics::nmad`]). Called once per report window, not per record.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_nmad<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    loads: JDoubleArray<'l>,
+) -> f64 {
+    unowned
+        .with_env(|env| -> Result<f64> { Ok(sas_router::metrics::nmad(&doubles(env, &loads)?)) })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// The elements of a Java `double[]`; `IllegalArgumentException` for a null array.
+fn doubles(env: &mut Env, array: &JDoubleArray) -> Result<Vec<f64>> {
+    if array.is_null() {
+        return Err(illegal_argument(env, "loads is null"));
+    }
+    let mut out = vec![0.0; array.len(env)?];
+    array.get_region(env, 0, &mut out)?;
+    Ok(out)
 }
 
 /// `static native String partitionerNames()`: every partitioner name, comma-separated, in table order.

@@ -2,6 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use sas_agent::env::sim::SimConfig;
+use sas_learner::config::{CqlConfig, SacConfig};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -11,13 +12,13 @@ pub(crate) struct SimulateArgs {
     #[arg(long, conflicts_with_all = ["workers", "alpha", "capacity_spread"])]
     pub(crate) params: Option<PathBuf>,
     /// Number of workers P.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = SimConfig::default().workers)]
     pub(crate) workers: u32,
     /// Zipf exponent α of the stream (and of the mask).
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = SimConfig::default().alpha)]
     pub(crate) alpha: f64,
     /// Worker capacities drawn from [1 − s, 1 + s].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SimConfig::default().capacity_spread)]
     pub(crate) capacity_spread: f64,
     /// Draw each episode's utilisation from [0.7, this] (up to 1.5) instead of a fixed 0.7, so the
     /// policy sees the loads of a rate ramp.
@@ -48,8 +49,9 @@ pub(crate) struct SimulateArgs {
     /// Gradient updates per step.
     #[arg(long, default_value_t = 1)]
     pub(crate) updates_per_step: usize,
-    /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates).
-    #[arg(long, default_value_t = 3e-4)]
+    /// Actor learning rate (default: `SacConfig::simulator()`'s; the prototype's 1e-5 barely moves in
+    /// a few thousand updates).
+    #[arg(long, default_value_t = SacConfig::simulator().actor_lr)]
     pub(crate) actor_lr: f64,
     /// Steps over which the final policy and the initial table are measured.
     #[arg(long, default_value_t = 50)]
@@ -71,7 +73,7 @@ pub(crate) struct TrainOfflineArgs {
     #[arg(long, default_value_t = 1500)]
     pub(crate) updates: u64,
     /// Updates of behaviour cloning before the actor follows the critics.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = CqlConfig::default().bc_steps)]
     pub(crate) bc_steps: u64,
     /// Updates between two evaluations in the simulator (curve points and checkpoint saves).
     #[arg(long, default_value_t = 250)]
@@ -81,14 +83,14 @@ pub(crate) struct TrainOfflineArgs {
     pub(crate) eval_steps: u64,
     /// Actor learning rate (the prototype's 1e-5 barely moves in a few thousand updates). Not with
     /// --init, which keeps the checkpoint's own rates and optimiser state.
-    #[arg(long, default_value_t = 1e-4, conflicts_with = "init")]
+    #[arg(long, default_value_t = CqlConfig::default().sac.actor_lr, conflicts_with = "init")]
     pub(crate) actor_lr: f64,
     /// Start from this checkpoint (e.g. `sas-agent simulate --out`) instead of fresh networks.
     #[arg(long)]
     pub(crate) init: Option<PathBuf>,
-    /// Weight β of the conservative penalty. The prototype's 0.05 let the critics overrate unseen
-    /// actions and the policy followed them (λ 1.37 against the behaviour's 1.26, docs/agent.md).
-    #[arg(long, default_value_t = 2.0)]
+    /// Weight β of the conservative penalty (default: `CqlConfig::default()`'s; the prototype's 0.05 let
+    /// the critics overrate unseen actions, docs/agent.md).
+    #[arg(long, default_value_t = CqlConfig::default().min_q_weight)]
     pub(crate) min_q_weight: f32,
     /// Seed of the weights and of batch sampling.
     #[arg(long, default_value_t = 0)]
@@ -147,53 +149,97 @@ pub(crate) struct HealthArgs {
     pub(crate) addr: String,
 }
 
+/// `eval-routers`: the experiment is a params file (`--params`, default `params/eval-routers.yaml`,
+/// embedded in the binary); every other flag overrides one of its keys, as `--set KEY=VALUE` does.
 #[derive(Debug, Args)]
 pub(crate) struct EvalArgs {
-    /// Workload generator.
-    #[arg(long, value_enum, default_value_t = Workload::Zipf)]
-    pub(crate) workload: Workload,
-    /// Zipf exponent α.
-    #[arg(long, default_value_t = 1.5)]
-    pub(crate) alpha: f64,
-    /// Number of distinct keys.
-    #[arg(long, default_value_t = 100_000)]
-    pub(crate) keys: u64,
-    /// Number of records to replay.
-    #[arg(long, default_value_t = 2_000_000)]
-    pub(crate) records: u64,
-    /// Number of workers P.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) workers: u32,
-    /// Seed of the stream and of every partitioner.
-    #[arg(long, default_value_t = 7)]
-    pub(crate) seed: u64,
+    /// Params file of the experiment to replay (default: the embedded `params/eval-routers.yaml`:
+    /// 32 workers, Zipf 1.5 over 100 000 keys, 2 million records, seed 7).
+    #[arg(long)]
+    pub(crate) params: Option<PathBuf>,
+    /// Override a params key, e.g. `--set router.hot_keys.true_hot_keys=4` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+    /// Workload generator (`workload.kind`).
+    #[arg(long, value_enum)]
+    pub(crate) workload: Option<Workload>,
+    /// Zipf exponent α (`workload.alpha` and the mask's `router.hot_keys.alpha`).
+    #[arg(long)]
+    pub(crate) alpha: Option<f64>,
+    /// Number of distinct keys (`workload.keys`).
+    #[arg(long)]
+    pub(crate) keys: Option<u64>,
+    /// Number of records to replay (`records`).
+    #[arg(long)]
+    pub(crate) records: Option<u64>,
+    /// Number of workers P (`workers`).
+    #[arg(long)]
+    pub(crate) workers: Option<u32>,
+    /// Seed of the stream and of every partitioner (`seed`).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
     /// Comma-separated partitioner names (default: all).
     #[arg(long, value_delimiter = ',')]
     pub(crate) partitioners: Option<Vec<String>>,
-    /// Records per second of event time.
-    #[arg(long, default_value_t = 100_000)]
-    pub(crate) rate: u64,
-    /// Metric and aggregation window (ms of event time).
-    #[arg(long, default_value_t = 1000)]
-    pub(crate) window_ms: u64,
-    /// Slide of the aggregation window (ms); also the hot interval of DAGreedy and Dalton.
-    #[arg(long, default_value_t = 250)]
-    pub(crate) slide_ms: u64,
-    /// Number of hot keys (rows of SaS routing tables; keys whose fragmentation is averaged).
-    #[arg(long, default_value_t = 10)]
-    pub(crate) hot_keys: usize,
-    /// Hot-key detection of saspartitioner: static ranks or online heavy hitters.
-    #[arg(long, value_enum, default_value_t = HotKeys::Static)]
-    pub(crate) hot_key_mode: HotKeys,
-    /// Permute key ids so they say nothing about popularity (use with --hot-key-mode online).
+    /// Records per second of event time (`workload.rate`).
+    #[arg(long)]
+    pub(crate) rate: Option<u64>,
+    /// Metric and aggregation window, ms of event time (`window_ms`).
+    #[arg(long)]
+    pub(crate) window_ms: Option<u64>,
+    /// Slide of the aggregation window, ms; also the hot interval of DAGreedy and Dalton (`slide_ms`).
+    #[arg(long)]
+    pub(crate) slide_ms: Option<u64>,
+    /// Number of hot keys: rows of SaS routing tables, keys whose fragmentation is averaged
+    /// (`router.hot_keys.count`).
+    #[arg(long)]
+    pub(crate) hot_keys: Option<usize>,
+    /// Hot-key detection of saspartitioner: static ranks or online heavy hitters
+    /// (`router.hot_keys.mode`).
+    #[arg(long, value_enum)]
+    pub(crate) hot_key_mode: Option<HotKeys>,
+    /// Permute key ids so they say nothing about popularity (`workload.shuffle_keys`; use with
+    /// --hot-key-mode online).
     #[arg(long)]
     pub(crate) shuffle_keys: bool,
-    /// Text file of the `text` workload.
+    /// Text file of the `text` workload (`workload.text_path`).
     #[arg(long)]
     pub(crate) text: Option<PathBuf>,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl EvalArgs {
+    /// The flags as `KEY=VALUE` overrides of the params, in flag order, then the `--set`s.
+    pub(crate) fn as_overrides(&self) -> Vec<String> {
+        let mut sets = Vec::new();
+        if let Some(w) = self.workload {
+            sets.push(format!("workload.kind={}", w.name()));
+        }
+        if let Some(a) = self.alpha {
+            sets.push(format!("workload.alpha={a}"));
+            sets.push(format!("router.hot_keys.alpha={a}"));
+        }
+        let pairs = [
+            ("workload.keys", self.keys.map(|v| v.to_string())),
+            ("records", self.records.map(|v| v.to_string())),
+            ("workers", self.workers.map(|v| v.to_string())),
+            ("seed", self.seed.map(|v| v.to_string())),
+            ("workload.rate", self.rate.map(|v| v.to_string())),
+            ("window_ms", self.window_ms.map(|v| v.to_string())),
+            ("slide_ms", self.slide_ms.map(|v| v.to_string())),
+            ("router.hot_keys.count", self.hot_keys.map(|v| v.to_string())),
+            ("router.hot_keys.mode", self.hot_key_mode.map(|m| m.name().to_string())),
+            ("workload.text_path", self.text.as_ref().map(|t| t.display().to_string())),
+        ];
+        sets.extend(pairs.into_iter().filter_map(|(key, v)| v.map(|v| format!("{key}={v}"))));
+        if self.shuffle_keys {
+            sets.push("workload.shuffle_keys=true".into());
+        }
+        sets.extend(self.overrides.iter().cloned());
+        sets
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -204,10 +250,32 @@ pub(crate) enum Workload {
     Text,
 }
 
+impl Workload {
+    /// The `workload.kind` of params files.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Workload::Zipf => "zipf",
+            Workload::ZipfSequence => "zipf-sequence",
+            Workload::ZipfDriftingKey => "zipf-drifting-key",
+            Workload::Text => "text",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum HotKeys {
     Static,
     Online,
+}
+
+impl HotKeys {
+    /// The `router.hot_keys.mode` of params files.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            HotKeys::Static => "static",
+            HotKeys::Online => "online",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -12,63 +12,49 @@ use sas_agent::table;
 use sas_agent::train_offline::{self, TrainOfflineConfig};
 use sas_learner::config::CqlConfig;
 use sas_router::mask::Mask;
-use sas_router::partitioner::{HotKeyMode, RouterConfig};
-use sas_router::workload::WorkloadConfig;
+use sas_router::params::Params;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+/// The default experiment of `eval-routers`, embedded so the binary needs no checkout.
+const EVAL_DEFAULT: &str = include_str!("../../../../params/eval-routers.yaml");
+
 pub(crate) fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
-    let kind = match args.workload {
-        Workload::Zipf => "zipf",
-        Workload::ZipfSequence => "zipf-sequence",
-        Workload::ZipfDriftingKey => "zipf-drifting-key",
-        Workload::Text => "text",
+    let (yaml, origin) = match &args.params {
+        Some(path) => (
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (EVAL_DEFAULT.to_string(), "params/eval-routers.yaml (embedded)".to_string()),
     };
-    let workload = WorkloadConfig {
-        kind: kind.into(),
-        alpha: args.alpha,
-        keys: args.keys,
-        shuffle_keys: args.shuffle_keys,
-        rate: args.rate,
-        seed: args.seed,
-        // zipf-sequence: alternate between the given α and a milder one, so the hot set shifts.
-        phases: vec![
-            sas_router::workload::ZipfPhase {
-                alpha: args.alpha,
-                keys: args.keys,
-            },
-            sas_router::workload::ZipfPhase {
-                alpha: (args.alpha / 1.5).max(0.5),
-                keys: args.keys,
-            },
-        ],
-        text_path: args.text.clone(),
-        ..WorkloadConfig::default()
+    // Relative paths in a params file resolve against the repository root, the parent of its folder.
+    let base_dir = match &args.params {
+        Some(path) => {
+            let file = std::fs::canonicalize(path).with_context(|| format!("{}", path.display()))?;
+            let folder = file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            folder.parent().map(std::path::Path::to_path_buf).unwrap_or(folder)
+        }
+        None => std::env::current_dir()?,
     };
-    let mut router = RouterConfig {
-        workers: args.workers,
-        seed: args.seed,
-        window_ms: args.window_ms,
-        slide_ms: args.slide_ms,
-        num_keys: args.keys,
-        ..RouterConfig::default()
-    };
-    router.hot_keys.count = args.hot_keys;
-    router.hot_keys.alpha = args.alpha;
-    router.hot_keys.mode = match args.hot_key_mode {
-        HotKeys::Static => HotKeyMode::Static,
-        HotKeys::Online => HotKeyMode::Online,
-    };
-    let config = EvalConfig {
-        workload,
-        records: args.records,
-        router,
-        partitioners: args.partitioners.unwrap_or_else(eval::all_partitioners),
-        window_ms: args.window_ms,
-        hot_keys: args.hot_keys,
-        progress: show_progress(args.json),
-    };
+    let mut sets = args.as_overrides();
+    if matches!(args.workload, Some(Workload::ZipfSequence)) {
+        // A zipf-sequence needs phases: without them in the file, alternate between the given α and a
+        // milder one, so the hot set shifts.
+        let base = Params::parse_with(&yaml, &origin, &base_dir, &args.overrides)?;
+        if base.workload.phases.is_empty() {
+            let alpha = args.alpha.unwrap_or(base.workload.alpha);
+            let keys = args.keys.unwrap_or(base.workload.keys);
+            let mild = (alpha / 1.5).max(0.5);
+            sets.insert(
+                0,
+                format!("workload.phases=[{{alpha: {alpha}, keys: {keys}}}, {{alpha: {mild}, keys: {keys}}}]"),
+            );
+        }
+    }
+    let params = Params::parse_with(&yaml, &origin, &base_dir, &sets)?;
+    let partitioners = args.partitioners.unwrap_or_else(eval::all_partitioners);
+    let config = EvalConfig::from_params(&params, partitioners, show_progress(args.json));
     let reports = eval::run(&config).context("eval-routers")?;
     emit(args.json, &reports, |r| report_table(r))
 }
@@ -230,7 +216,7 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let sac = sas_learner::config::SacConfig {
         actor_lr: args.actor_lr,
         seed: args.seed,
-        ..Default::default()
+        ..sas_learner::config::SacConfig::simulator()
     };
     let config = sas_agent::simulate::SimulateConfig {
         sim,

@@ -16,11 +16,11 @@ use thiserror::Error;
 pub struct SimConfig {
     /// Number of workers P. Default 32.
     pub workers: u32,
-    /// Number of distinct keys K. Default 100 000.
+    /// Number of distinct keys K. Default: the workload's, 100 000.
     pub keys: u64,
-    /// Zipf exponent α of the stream (0 = uniform keys). Default 1.5.
+    /// Zipf exponent α of the stream (0 = uniform keys). Default: the workload's, 1.5.
     pub alpha: f64,
-    /// Hot keys (rows of the routing table; keys `0..hot_keys` by static rank). Default 10.
+    /// Hot keys (rows of the routing table; keys `0..hot_keys` by static rank). Default: the router's, 10.
     pub hot_keys: usize,
     /// True hot keys of the mask; 0 = the mask heuristic decides. Default 0.
     pub true_hot_keys: usize,
@@ -55,13 +55,17 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
+        // The world's defaults are the router core's (stream and hot keys), so a simulated world and a
+        // job's params that leave the same keys out describe the same thing.
+        let router = RouterConfig::default();
+        let stream = WorkloadConfig::default();
         Self {
             workers: 32,
-            keys: 100_000,
-            alpha: 1.5,
-            hot_keys: 10,
-            true_hot_keys: 0,
-            spread_keys: 0,
+            keys: stream.keys,
+            alpha: stream.alpha,
+            hot_keys: router.hot_keys.count,
+            true_hot_keys: router.hot_keys.true_hot_keys,
+            spread_keys: router.hot_keys.spread_keys,
             mask_alpha: None,
             capacity_spread: 0.0,
             capacity_factors: Vec::new(),

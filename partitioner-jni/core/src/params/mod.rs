@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 mod agent;
+mod job_view;
 pub mod overrides;
 
 pub use agent::{AgentLinkConfig, BackoffConfig, LinkMode};
+pub use job_view::JobView;
 
 /// What the pipeline computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,10 +55,10 @@ pub struct Params {
     /// Seed of the workload and of every router. Default 0.
     #[serde(default)]
     pub seed: u64,
-    /// Aggregation window length (ms of event time). Default 1000.
+    /// Aggregation window length (ms of event time). Default: [`RouterConfig`]'s, 1000.
     #[serde(default = "default_window_ms")]
     pub window_ms: u64,
-    /// Aggregation window slide (ms). Default 500.
+    /// Aggregation window slide (ms). Default: [`RouterConfig`]'s, 250.
     #[serde(default = "default_slide_ms")]
     pub slide_ms: u64,
     /// The key stream (its `seed` is mixed with the top-level seed).
@@ -134,24 +136,25 @@ fn one() -> u32 {
     1
 }
 
+// The router's settings have their defaults in one place, `RouterConfig::default`.
 fn default_window_ms() -> u64 {
-    1000
+    RouterConfig::default().window_ms
 }
 
 fn default_slide_ms() -> u64 {
-    500
+    RouterConfig::default().slide_ms
 }
 
 /// Why params could not be loaded.
 #[derive(Debug, Error)]
 pub enum ParamsError {
     /// The file could not be read.
-    #[error("cannot read params file {path}: {source}")]
+    #[error("cannot read params file {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The YAML is malformed, has an unknown key, lacks a required one or has a value of the wrong type.
     #[error("{origin}: {message}")]
@@ -162,29 +165,30 @@ pub enum ParamsError {
         message: String,
     },
     /// A `KEY=VALUE` override is malformed.
-    #[error("{origin}: {source}")]
+    // The cause is part of the message, not a `source`: error chains would print it twice.
+    #[error("{origin}: {error}")]
     Override {
         /// The file, or `(inline)`.
         origin: String,
         /// Which override, and why.
-        source: overrides::OverrideError,
+        error: overrides::OverrideError,
     },
     /// A value is out of range.
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {error}")]
     Invalid {
         /// The file, or `(inline)`.
         origin: String,
         /// Which key, and what is allowed.
-        source: ConfigError,
+        error: ConfigError,
     },
 }
 
 impl Params {
     /// Loads and validates the params file at `path`.
     pub fn load(path: &Path) -> Result<Self, ParamsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ParamsError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text, &path.display().to_string())
     }
@@ -195,9 +199,9 @@ impl Params {
             origin: origin.to_string(),
             message: e.to_string(),
         })?;
-        params.validate().map_err(|source| ParamsError::Invalid {
+        params.validate().map_err(|error| ParamsError::Invalid {
             origin: origin.to_string(),
-            source,
+            error,
         })?;
         Ok(params)
     }
@@ -215,13 +219,13 @@ impl Params {
     /// An unreadable file, malformed YAML or override, or a value the schema rejects; the message names
     /// the file and the key.
     pub fn load_with(path: &Path, overrides: &[impl AsRef<str>]) -> Result<Self, ParamsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ParamsError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
-        let file = std::fs::canonicalize(path).map_err(|source| ParamsError::Io {
+        let file = std::fs::canonicalize(path).map_err(|error| ParamsError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let folder = file.parent().unwrap_or(&file);
         let base = folder.parent().unwrap_or(folder);
@@ -244,16 +248,26 @@ impl Params {
             origin: origin.to_string(),
             message: e.to_string(),
         };
-        let mut doc: serde_norway::Value = serde_norway::from_str(yaml).map_err(yaml_error)?;
-        overrides::apply(&mut doc, overrides).map_err(|source| ParamsError::Override {
-            origin: origin.to_string(),
-            source,
-        })?;
-        let mut params: Params = serde_norway::from_value(doc).map_err(yaml_error)?;
+        // Without overrides the file's own text is parsed, so errors give its lines; with them the
+        // edited document is written out and parsed again, since only text parsing names the key of a
+        // value of the wrong type (`records: invalid type ...`).
+        let edited;
+        let text = if overrides.is_empty() {
+            yaml
+        } else {
+            let mut doc: serde_norway::Value = serde_norway::from_str(yaml).map_err(yaml_error)?;
+            overrides::apply(&mut doc, overrides).map_err(|error| ParamsError::Override {
+                origin: origin.to_string(),
+                error,
+            })?;
+            edited = serde_norway::to_string(&doc).map_err(yaml_error)?;
+            &edited
+        };
+        let mut params: Params = serde_norway::from_str(text).map_err(yaml_error)?;
         params.resolve_paths(base_dir);
-        params.validate().map_err(|source| ParamsError::Invalid {
+        params.validate().map_err(|error| ParamsError::Invalid {
             origin: origin.to_string(),
-            source,
+            error,
         })?;
         Ok(params)
     }
@@ -486,6 +500,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `adress`"), "{e}");
+    }
+
+    #[test]
+    fn overrides_are_validated_like_the_file_and_name_the_key() {
+        let base = Path::new("/");
+        let p = Params::parse_with(MINIMAL, "f.yaml", base, &["workers=8", "agent.interval_ms=300"]).unwrap();
+        assert_eq!((p.workers, p.agent.unwrap().interval_ms), (8, 300));
+        let e = Params::parse_with(MINIMAL, "f.yaml", base, &["records=abc"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f.yaml: ") && e.contains("records"), "{e}");
+        let e = Params::parse_with(MINIMAL, "f.yaml", base, &["records=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`records`"), "{e}");
+        let e = Params::parse_with(MINIMAL, "f.yaml", base, &["task.x=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`task` is not a section"), "{e}");
+        let e = Params::parse(&MINIMAL.replace("1000", "abc"), "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("records") && e.contains("line 4"), "{e}");
     }
 
     #[test]

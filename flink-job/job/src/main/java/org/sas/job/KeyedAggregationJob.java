@@ -5,6 +5,11 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
+import org.sas.nativeloader.NativeRouter;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -22,16 +27,16 @@ public final class KeyedAggregationJob {
             System.err.println("usage: KeyedAggregationJob PARAMS.yaml [--partitioner NAME]");
             System.exit(2);
         }
-        String partitioner = null;
+        List<String> overrides = new ArrayList<>();
         for (int i = 1; i < args.length; i++) {
             if (args[i].equals("--partitioner") && i + 1 < args.length) {
-                partitioner = args[++i];
+                overrides.add("partitioner=" + args[++i]);
             } else {
                 System.err.println("unknown argument: " + args[i]);
                 System.exit(2);
             }
         }
-        JobParams params = JobParams.load(args[0], partitioner);
+        JobParams params = JobParams.load(args[0], overrides.toArray(String[]::new));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         if (params.checkpointIntervalMs > 0) {
             env.enableCheckpointing(params.checkpointIntervalMs);
@@ -68,24 +73,12 @@ public final class KeyedAggregationJob {
         s.append(String.format("records in     %d%n", in));
         s.append(String.format("results out    %d%n", results == null ? 0 : results));
         s.append(String.format("seconds        %.2f (%.0f records/s)%n", seconds, in / seconds));
-        s.append(String.format("imbalance λ    %.4f%n", imbalance(counts)));
+        s.append(String.format("imbalance λ    %.4f%n", NativeRouter.imbalance(Arrays.stream(counts).asDoubleStream().toArray())));
         s.append("per worker     ");
         for (long c : counts) {
             s.append(c).append(' ');
         }
         s.append(System.lineSeparator());
         return s.toString();
-    }
-
-    /** λ = (max − mean) / mean; 0 when nothing was routed (sas_router::metrics::imbalance). */
-    public static double imbalance(long[] counts) {
-        double sum = 0;
-        double max = 0;
-        for (long c : counts) {
-            sum += c;
-            max = Math.max(max, c);
-        }
-        double mean = sum / counts.length;
-        return mean > 0 ? (max - mean) / mean : 0;
     }
 }

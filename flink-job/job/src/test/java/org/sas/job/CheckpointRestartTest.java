@@ -60,7 +60,7 @@ class CheckpointRestartTest {
     void restartFromCheckpointKeepsResultsExact() throws Exception {
         long records = 20_000;
         String yaml = TestJobs.yaml("wordcount", "w-choices", records) + "source_rate: 8000\n";
-        JobParams params = JobParams.parse(yaml, null, TestJobs.repoRoot());
+        JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
 
         Configuration conf = new Configuration();
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");

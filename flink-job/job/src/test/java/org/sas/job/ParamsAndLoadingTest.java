@@ -1,24 +1,40 @@
 package org.sas.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 
 import org.sas.nativeloader.NativeRouter;
 
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
-/** Bad configs fail fast naming the key; a missing native library fails with a message saying what to do. */
+/**
+ * Params reach the job as the router's job view, overrides included; bad configs and overrides fail fast
+ * naming the key; a missing native library fails with a message saying what to do.
+ */
 class ParamsAndLoadingTest {
 
     private static String failure(String yaml) {
-        return assertThrows(IllegalArgumentException.class, () -> JobParams.parse(yaml, null, TestJobs.repoRoot()))
+        return assertThrows(IllegalArgumentException.class, () -> JobParams.parse(yaml, TestJobs.repoRoot()))
                 .getMessage();
     }
 
@@ -57,25 +73,107 @@ class ParamsAndLoadingTest {
     void badFileNamesTheFile(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         Path file = dir.resolve("bad.yaml");
         Files.writeString(file, "task: [", StandardCharsets.UTF_8);
-        String message = assertThrows(IllegalArgumentException.class, () -> JobParams.load(file.toString(), null))
+        String message = assertThrows(IllegalArgumentException.class, () -> JobParams.load(file.toString()))
                 .getMessage();
         assertTrue(message.contains("bad.yaml"), message);
     }
 
-    @Test
-    void shippedParamsFilesLoad() throws Exception {
-        File[] files = TestJobs.repoRoot().resolve("params").toFile().listFiles((d, n) -> n.endsWith(".yaml"));
-        assertTrue(files != null && files.length > 0);
-        for (File f : files) {
-            JobParams p = JobParams.load(f.getPath(), null);
-            assertTrue(p.workers > 0, f.getName());
+    /** Every {@code params/*.yaml} of the repository. */
+    private static List<Path> shippedParamsFiles() throws IOException {
+        try (Stream<Path> files = Files.list(TestJobs.repoRoot().resolve("params"))) {
+            List<Path> yaml = files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList();
+            assertFalse(yaml.isEmpty(), "no params/*.yaml");
+            return yaml;
+        }
+    }
+
+    /** The router's job view of params text, straight from the native calls. */
+    private static JsonNode jobView(String yaml, String... overrides) throws IOException {
+        String normalized = NativeRouter.normalizeParams(yaml, TestJobs.repoRoot().toString(), overrides);
+        return new ObjectMapper().readTree(NativeRouter.jobView(normalized));
+    }
+
+    /** The public fields of JobParams that hold job-view values: all but the YAML text. */
+    private static List<Field> viewFields() {
+        return Arrays.stream(JobParams.class.getFields())
+                .filter(f -> !Modifier.isStatic(f.getModifiers()) && !f.getName().equals("yaml"))
+                .toList();
+    }
+
+    /** {@code loadIntervalMs} → {@code load_interval_ms}: a field's key in the job view. */
+    private static String key(Field f) {
+        return f.getName().replaceAll("([A-Z])", "_$1").toLowerCase(Locale.ROOT);
+    }
+
+    /** Asserts that every field of {@code p} holds the job view's value, and that none is left out. */
+    private static void assertHoldsTheView(JobParams p, JsonNode view, String what) throws IllegalAccessException {
+        Set<String> keys = new TreeSet<>();
+        view.fieldNames().forEachRemaining(keys::add);
+        assertEquals(keys, viewFields().stream().map(ParamsAndLoadingTest::key).collect(Collectors.toCollection(TreeSet::new)),
+                what + ": JobParams' fields and the job view's keys differ");
+        for (Field f : viewFields()) {
+            JsonNode expected = view.get(key(f));
+            Object actual = f.get(p);
+            String message = what + ": " + f.getName();
+            if (actual instanceof double[] values) {
+                assertEquals(expected.size(), values.length, message);
+                for (int i = 0; i < values.length; i++) {
+                    assertEquals(expected.get(i).doubleValue(), values[i], 0.0, message + "[" + i + "]");
+                }
+            } else if (actual instanceof String text) {
+                assertEquals(expected.textValue(), text, message);
+            } else {
+                assertTrue(expected.isIntegralNumber(), message + ": " + expected);
+                assertEquals(expected.longValue(), ((Number) actual).longValue(), message);
+            }
         }
     }
 
     @Test
-    void partitionerOverrideReplacesTheFilesChoice() {
-        JobParams p = JobParams.parse(TestJobs.yaml("wordcount", "pkg", 100), "cam", TestJobs.repoRoot());
-        assertEquals("cam", p.partitioner);
+    void shippedParamsFilesLoadAsTheRoutersJobView() throws Exception {
+        for (Path f : shippedParamsFiles()) {
+            JobParams p = JobParams.load(f.toString());
+            assertHoldsTheView(p, jobView(Files.readString(f, StandardCharsets.UTF_8)), f.getFileName().toString());
+            assertEquals(p.workers, p.capacity.length, f.getFileName() + ": one capacity per worker");
+            assertTrue(Path.of(p.payloadText).isAbsolute(), f.getFileName() + ": " + p.payloadText);
+        }
+    }
+
+    @Test
+    void overridesReachJobParamsAndItsYaml() throws Exception {
+        for (Path f : shippedParamsFiles()) {
+            String name = f.getFileName().toString();
+            String[] overrides = {"partitioner=cam", "records=1234", "agent.interval_ms=300"};
+            JobParams p = JobParams.load(f.toString(), overrides);
+            assertHoldsTheView(p, jobView(Files.readString(f, StandardCharsets.UTF_8), overrides), name);
+            assertEquals("cam", p.partitioner, name);
+            assertEquals(1234, p.records, name);
+            assertEquals(300, p.loadIntervalMs, name);
+            // The routers and the source build from the YAML text: it carries the overrides too.
+            JobParams again = JobParams.parse(p.yaml, TestJobs.repoRoot());
+            assertEquals(List.of("cam", 1234L, 300L), List.of(again.partitioner, again.records, again.loadIntervalMs),
+                    name);
+        }
+    }
+
+    @Test
+    void badOverridesAreIllegalArgumentsNamingTheKey() {
+        String yaml = TestJobs.yaml("wordcount", "pkg", 100);
+        Map<String, String> expected = Map.of(
+                "records=0", "`records`",
+                "partitioner=pkgg", "unknown partitioner `pkgg`",
+                "wokers=3", "unknown field `wokers`",
+                "agent.interval_ms=10", "`agent.interval_ms`",
+                "task.x=1", "`task` is not a section",
+                "records", "records: expected KEY=VALUE");
+        expected.forEach((override, named) -> {
+            String message = assertThrows(IllegalArgumentException.class,
+                    () -> JobParams.parse(yaml, TestJobs.repoRoot(), override), override).getMessage();
+            assertTrue(message.contains(named), override + ": " + message);
+        });
+        String message = assertThrows(IllegalArgumentException.class,
+                () -> JobParams.parse(yaml, TestJobs.repoRoot(), new String[] {null})).getMessage();
+        assertTrue(message.contains("overrides[0]"), message);
     }
 
     @Test

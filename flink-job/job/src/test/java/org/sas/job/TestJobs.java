@@ -56,7 +56,7 @@ final class TestJobs {
     }
 
     static JobParams params(String task, String partitioner, long records) {
-        return JobParams.parse(yaml(task, partitioner, records), null, repoRoot());
+        return JobParams.parse(yaml(task, partitioner, records), repoRoot());
     }
 
     static List<String> partitionerNames() {

@@ -26,7 +26,7 @@ class WordCountTextAndCapacityTest {
 
     @Test
     void wordCountOnTextIsExact() throws Exception {
-        JobParams params = JobParams.parse(textYaml("d-choices", 30_000), null, TestJobs.repoRoot());
+        JobParams params = JobParams.parse(textYaml("d-choices", 30_000), TestJobs.repoRoot());
         List<Partial<Long>> results =
                 TestJobs.run(StreamExecutionEnvironment.getExecutionEnvironment(), params, new Task.WordCount());
         Map<List<Long>, Long> expected = new HashMap<>();
@@ -43,7 +43,7 @@ class WordCountTextAndCapacityTest {
         // 4 workers at 1000 records/s each cannot serve 4000 hashed records in less than about a second
         // (the busiest worker gets at least a quarter of them); unlimited they take far less.
         String yaml = TestJobs.yaml("wordcount", "shuffle", 4000) + "capacity:\n  units_per_second: 1000\n";
-        JobParams params = JobParams.parse(yaml, null, TestJobs.repoRoot());
+        JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         long start = System.nanoTime();
         List<Partial<HashMap<String, Long>>> results =
                 TestJobs.run(StreamExecutionEnvironment.getExecutionEnvironment(), params, new Task.WordHistogram());

@@ -99,7 +99,7 @@ class WorkerLoadMetricsTest {
                 .replace("rate: 20000", "rate: " + RATE)
                 + "source_rate: " + RATE + "\n"
                 + "capacity:\n  units_per_second: " + CAPACITY[0] + "\n  factors: [1, 2.5, 5, 10]\n";
-        JobParams params = JobParams.parse(yaml, null, TestJobs.repoRoot());
+        JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         for (int w = 0; w < TestJobs.WORKERS; w++) {
             assertEquals(CAPACITY[w], params.capacity[w], 1e-9);
         }
@@ -142,7 +142,7 @@ class WorkerLoadMetricsTest {
         // Nothing listens on port 9: the link retries in the background, reports are queued or dropped.
         String yaml = TestJobs.yaml("wordcount", "hash", 10)
                 + "agent:\n  address: http://127.0.0.1:9\n  interval_ms: 250\n  connect_timeout_ms: 100\n";
-        JobParams params = JobParams.parse(yaml, null, TestJobs.repoRoot());
+        JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         assertEquals("http://127.0.0.1:9", params.agentAddress);
         WorkerLoadSampler.Config config = TwoPhasePipeline.loadReporting(params);
         assertEquals(250, config.intervalMs());

@@ -81,7 +81,7 @@ public final class NativeRouter {
             throw new IllegalStateException(
                     "The SaS router library (libsas_router_jni.so) could not be loaded: "
                             + LOAD_FAILURE.getMessage()
-                            + ". Build it with `cargo build --release -p sas-router` and set -D"
+                            + ". Build it with `cargo build --release -p sas-router-jni` and set -D"
                             + LIBRARY_PROPERTY
                             + "=/path/to/libsas_router_jni.so or "
                             + LIBRARY_ENV
@@ -91,13 +91,33 @@ public final class NativeRouter {
     }
 
     /**
-     * Validates params and returns them as YAML with every default filled in and relative file paths
-     * resolved against {@code baseDir}.
+     * Applies {@code KEY=VALUE} overrides to params (dotted keys such as {@code agent.mode=collect} reach
+     * into sections; values are YAML scalars), validates them and returns them as YAML with every default
+     * filled in and relative file paths resolved against {@code baseDir}. The one way the job changes
+     * params: it never edits their text.
+     *
+     * @throws IllegalArgumentException naming the bad override or key
      */
-    public static native String normalizeParams(String yaml, String baseDir);
+    public static native String normalizeParams(String yaml, String baseDir, String[] overrides);
 
-    /** Returns validated params as JSON. */
-    public static native String paramsJson(String yaml);
+    /**
+     * Returns the values the job reads from validated params as JSON: the fields of the Rust
+     * {@code JobView} ({@code partitioner-jni/core/src/params/job_view.rs}), every default and derived
+     * value (per-worker capacity, the effective agent) filled in.
+     */
+    public static native String jobView(String yaml);
+
+    /**
+     * Returns the imbalance λ = (max − mean) / mean of per-worker loads, 0 when all are 0 (the Rust
+     * {@code sas_router::metrics::imbalance}). For per-window reports, not per record.
+     */
+    public static native double imbalance(double[] loads);
+
+    /**
+     * Returns NMAD = Σ|L_i − mean| / (n · mean) of per-worker loads, 0 when all are 0 (the Rust
+     * {@code sas_router::metrics::nmad}). For per-window reports, not per record.
+     */
+    public static native double nmad(double[] loads);
 
     /** Returns every partitioner name, comma-separated, in the order result tables list them. */
     public static native String partitionerNames();

@@ -1,8 +1,9 @@
 package org.sas.job.throughput;
 
-import org.sas.job.KeyedAggregationJob;
+import org.sas.nativeloader.NativeRouter;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
@@ -15,7 +16,7 @@ import java.util.Map;
  *
  * <ul>
  *   <li>λ = (max − mean)/mean of the per-worker record counts L_i, NMAD = Σ|L_i − mean|/(P·mean) (both 0
- *       for an empty window);</li>
+ *       for an empty window), computed by the router's own {@code sas_router::metrics};</li>
  *   <li>the fragmentation of a key, the number of distinct workers that received it.</li>
  * </ul>
  *
@@ -76,14 +77,16 @@ final class BalanceMeter {
         if (measured.isEmpty()) {
             return new Balance(0, 0, 0, 0);
         }
+        NativeRouter.ensureLoaded();
         List<Long> hot = topKeys();
         double lambdaSum = 0;
         double nmadSum = 0;
         long fragSum = 0;
         long fragCount = 0;
         for (Window w : measured) {
-            lambdaSum += KeyedAggregationJob.imbalance(w.counts);
-            nmadSum += nmad(w.counts);
+            double[] loads = Arrays.stream(w.counts).asDoubleStream().toArray();
+            lambdaSum += NativeRouter.imbalance(loads);
+            nmadSum += NativeRouter.nmad(loads);
             for (Long key : hot) {
                 BitSet reached = w.reached.get(key);
                 if (reached != null) {
@@ -107,22 +110,5 @@ final class BalanceMeter {
             top.add(all.get(i).getKey());
         }
         return top;
-    }
-
-    /** NMAD = Σ|L_i − mean|/(P·mean); 0 when nothing was routed (sas_router::metrics::nmad). */
-    static double nmad(long[] counts) {
-        double sum = 0;
-        for (long c : counts) {
-            sum += c;
-        }
-        double mean = sum / counts.length;
-        if (mean <= 0) {
-            return 0;
-        }
-        double dev = 0;
-        for (long c : counts) {
-            dev += Math.abs(c - mean);
-        }
-        return dev / (counts.length * mean);
     }
 }

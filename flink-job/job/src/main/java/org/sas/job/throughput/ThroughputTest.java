@@ -1,8 +1,6 @@
 package org.sas.job.throughput;
 
 import org.apache.flink.api.common.JobExecutionResult;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
@@ -13,17 +11,15 @@ import org.sas.job.Task;
 import org.sas.job.TwoPhasePipeline;
 import org.sas.nativeloader.NativeRouter;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Entry point of the throughput test: runs the two-phase pipeline of a params file once, with the source
@@ -83,7 +79,7 @@ public final class ThroughputTest {
             fail(USAGE);
         }
         Path paramsFile = Path.of(args[0]).toAbsolutePath();
-        String partitioner = null;
+        List<String> overrides = new ArrayList<>();
         String out = null;
         String summary = null;
         String agent = null;
@@ -95,7 +91,7 @@ public final class ThroughputTest {
             String flag = args[i].substring(2);
             String value = args[++i];
             switch (flag) {
-                case "partitioner" -> partitioner = value;
+                case "partitioner" -> overrides.add("partitioner=" + value);
                 case "out" -> out = value;
                 case "summary" -> summary = value;
                 case "agent" -> agent = value;
@@ -114,7 +110,11 @@ public final class ThroughputTest {
                 : paramsFile.getParent().getParent();
         JobParams params;
         try {
-            params = prepare(withAgent(text, agent), partitioner, repoRoot, settings);
+            if (agent != null) {
+                JobParams asGiven = JobParams.parse(text, repoRoot, overrides.toArray(String[]::new));
+                overrides.addAll(agentOverrides(asGiven, agent));
+            }
+            params = prepare(text, overrides, repoRoot, settings);
         } catch (IllegalArgumentException e) {
             fail(paramsFile + ": " + e.getMessage());
             return;
@@ -135,24 +135,28 @@ public final class ThroughputTest {
         System.out.println("wrote " + json);
     }
 
-    /** Adds {@code agent: {address, mode: serve}} to params text that has no agent section. */
-    static String withAgent(String text, String address) {
-        if (address == null) {
-            return text;
+    /**
+     * The overrides that put params without an agent under the agent at {@code address}, serving its
+     * deterministic policy.
+     *
+     * @throws IllegalArgumentException when {@code params} already name an agent
+     */
+    static List<String> agentOverrides(JobParams params, String address) {
+        if (!params.agentAddress.isEmpty()) {
+            throw new IllegalArgumentException("--agent: the params already have an agent (`agent.address` = "
+                    + params.agentAddress + "); set its address there");
         }
-        if (Pattern.compile("(?m)^agent:").matcher(text).find()) {
-            throw new IllegalArgumentException("--agent: the params already have an `agent:` section; set its address there");
-        }
-        return text + "\nagent:\n  address: " + address + "\n  mode: serve\n";
+        return List.of("agent.address=" + address, "agent.mode=serve");
     }
 
     /**
-     * Validates params text for the throughput test and sets its record count to the ramp's budget.
+     * Validates params text with {@code KEY=VALUE} overrides applied for the throughput test and sets its
+     * record count to the ramp's budget.
      *
      * @throws IllegalArgumentException naming what the test cannot run with
      */
-    public static JobParams prepare(String text, String partitioner, Path baseDir, RampSettings settings) {
-        JobParams params = JobParams.parse(text, partitioner, baseDir);
+    public static JobParams prepare(String text, List<String> overrides, Path baseDir, RampSettings settings) {
+        JobParams params = JobParams.parse(text, baseDir, overrides.toArray(String[]::new));
         if (params.routers != 1) {
             throw new IllegalArgumentException("`routers` = " + params.routers
                     + ": the throughput test paces one source subtask, set routers: 1");
@@ -167,19 +171,13 @@ public final class ThroughputTest {
                         + " the throughput test needs capacity.units_per_second > 0 (and factors > 0)");
             }
         }
-        JsonNode json = paramsJson(params);
-        JsonNode agent = json.path("agent");
-        if (!agent.path("address").asText("").isEmpty() && !agent.path("mode").asText("serve").equals("serve")) {
-            throw new IllegalArgumentException("`agent.mode` = " + agent.path("mode").asText()
+        if (!params.agentAddress.isEmpty() && !params.agentMode.equals("serve")) {
+            throw new IllegalArgumentException("`agent.mode` = " + params.agentMode
                     + ": the throughput test measures a deterministic policy, set agent.mode: serve");
         }
-        long windowRecords = json.path("workload").path("rate").asLong() * params.windowMs / 1000;
+        long windowRecords = params.workloadRate * params.windowMs / 1000;
         long budget = Ramp.recordBudget(settings, totalCapacity(params), windowRecords);
-        Matcher m = Pattern.compile("(?m)^records:.*$").matcher(params.yaml);
-        if (!m.find()) {
-            throw new IllegalStateException("no top-level `records:` in the normalised params:\n" + params.yaml);
-        }
-        return JobParams.parse(m.replaceFirst("records: " + budget), null, baseDir);
+        return JobParams.parse(params.yaml, baseDir, "records=" + budget);
     }
 
     /** Runs the test on {@code env} (the caller's MiniCluster, or the cluster {@code flink run} provides). */
@@ -191,7 +189,7 @@ public final class ThroughputTest {
     private static <A> Result run(StreamExecutionEnvironment env, JobParams params, RampSettings settings, Task<A> task)
             throws Exception {
         double capacity = totalCapacity(params);
-        int hotKeys = paramsJson(params).path("router").path("hot_keys").path("count").asInt(10);
+        int hotKeys = params.hotKeys;
         // Flink's default of 100 ms would put a 50 ms floor under every latency and hide the queues.
         env.setBufferTimeout(BUFFER_TIMEOUT_MS);
         RateController controller = new RateController(settings, capacity, params.workers, params.windowMs, hotKeys);
@@ -221,16 +219,6 @@ public final class ThroughputTest {
             sum += c;
         }
         return sum;
-    }
-
-    private static JsonNode paramsJson(JobParams params) {
-        NativeRouter.ensureLoaded();
-        String json = NativeRouter.paramsJson(params.yaml);
-        try {
-            return new ObjectMapper().readTree(json);
-        } catch (IOException e) {
-            throw new IllegalStateException("the router returned unreadable params JSON: " + json, e);
-        }
     }
 
     private static void fail(String message) {

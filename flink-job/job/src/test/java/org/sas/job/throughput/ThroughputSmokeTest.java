@@ -64,7 +64,7 @@ class ThroughputSmokeTest {
                 "start-fraction", "0.5", "factor", "1.6", "stage-ms", "1500", "warmup-ms", "500",
                 "stop-after", "1", "bisect-steps", "0", "latency-ms", "1500", "min-windows", "1",
                 "cooldown-ms", "200"));
-        JobParams params = ThroughputTest.prepare(YAML, null, repoRoot(), settings);
+        JobParams params = ThroughputTest.prepare(YAML, List.of(), repoRoot(), settings);
         assertTrue(params.records > 10_000, "records = the ramp's budget, not the placeholder");
 
         ThroughputTest.Result result =
@@ -100,14 +100,32 @@ class ThroughputSmokeTest {
     @Test
     void paramsTheTestCannotPaceAreRejectedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> ThroughputTest.prepare(YAML + "routers: 2\n", null, repoRoot(), RampSettings.DEFAULTS));
+                () -> ThroughputTest.prepare(YAML + "routers: 2\n", List.of(), repoRoot(), RampSettings.DEFAULTS));
         assertTrue(e.getMessage().contains("`routers` = 2"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> ThroughputTest.prepare(
-                YAML.replace("  units_per_second: 500", "  units_per_second: 0"), null, repoRoot(),
+                YAML.replace("  units_per_second: 500", "  units_per_second: 0"), List.of(), repoRoot(),
                 RampSettings.DEFAULTS));
         assertTrue(e.getMessage().contains("capacity.units_per_second"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class,
-                () -> ThroughputTest.withAgent(YAML + "agent:\n  address: http://x:1\n", "http://y:2"));
-        assertTrue(e.getMessage().contains("`agent:` section"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ThroughputTest.prepare(
+                YAML, List.of("agent.address=http://x:1", "agent.mode=collect"), repoRoot(), RampSettings.DEFAULTS));
+        assertTrue(e.getMessage().contains("`agent.mode` = collect"), e.getMessage());
+        JobParams withAgent = JobParams.parse(YAML + "agent:\n  address: http://x:1\n", repoRoot());
+        e = assertThrows(IllegalArgumentException.class, () -> ThroughputTest.agentOverrides(withAgent, "http://y:2"));
+        assertTrue(e.getMessage().contains("`agent.address` = http://x:1"), e.getMessage());
+    }
+
+    @Test
+    void theAgentFlagAndTheBudgetArriveAsOverrides() {
+        // An `agent:` section without an address is no agent: --agent may still name one.
+        JobParams noAgent = JobParams.parse(YAML + "agent:\n  interval_ms: 200\n", repoRoot());
+        List<String> overrides = ThroughputTest.agentOverrides(noAgent, "http://y:2");
+        JobParams params = ThroughputTest.prepare(YAML + "agent:\n  interval_ms: 200\n", overrides, repoRoot(),
+                RampSettings.DEFAULTS);
+        assertEquals("http://y:2", params.agentAddress);
+        assertEquals("serve", params.agentMode);
+        assertEquals(200, params.loadIntervalMs);
+        long windowRecords = params.workloadRate * params.windowMs / 1000;
+        assertEquals(Ramp.recordBudget(RampSettings.DEFAULTS, 2000, windowRecords), params.records);
+        assertEquals(JobParams.parse(params.yaml, repoRoot()).records, params.records, "the YAML carries the budget");
     }
 }

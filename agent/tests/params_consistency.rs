@@ -1,0 +1,102 @@
+//! One experiment, one shape: every file in `params/` is read once, by the core's `Params`, and each
+//! tool's view of it is derived from that. This test loads every file and checks that the evaluator, the
+//! simulator and the Flink job (the job view handed to Java through JNI) see the same values.
+
+use sas_agent::env::sim::{SimConfig, SimError};
+use sas_agent::eval::{self, EvalConfig};
+use sas_router::params::Params;
+use sas_router::partitioner::SasPartitioner;
+use std::path::{Path, PathBuf};
+
+fn params_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../params");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "expected the shipped params files in {}", dir.display());
+    files
+}
+
+fn load(path: &Path) -> Params {
+    Params::load_with(path, &[] as &[&str]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_evaluator_replays_the_experiment_of_every_params_file() {
+    for path in params_files() {
+        let p = load(&path);
+        let name = path.display();
+        let eval = EvalConfig::from_params(&p, eval::all_partitioners(), false);
+        let router = p.router_config();
+        assert_eq!(eval.router, router, "{name}: router settings");
+        assert_eq!(
+            (eval.router.workers, eval.router.seed, eval.router.num_keys),
+            (p.workers, p.seed, p.workload.keys),
+            "{name}: workers, seed, keys"
+        );
+        assert_eq!(
+            (eval.router.window_ms, eval.router.slide_ms, eval.window_ms),
+            (p.window_ms, p.slide_ms, p.window_ms),
+            "{name}: windows"
+        );
+        assert_eq!(eval.workload, p.workload_config(), "{name}: stream");
+        assert_eq!(eval.records, p.records, "{name}: records");
+        assert_eq!(eval.hot_keys, p.router.hot_keys.count, "{name}: hot keys");
+    }
+}
+
+#[test]
+fn the_simulator_models_the_world_of_every_params_file_it_accepts() {
+    let mut simulated = 0;
+    for path in params_files() {
+        let p = load(&path);
+        let name = path.display();
+        let sim = match SimConfig::from_params(&p, 100) {
+            Ok(sim) => sim,
+            Err(SimError::Invalid { key, .. }) => {
+                // Refused, with the key that it cannot model named (text keys, drifting keys, online
+                // hot keys: the simulator's hot keys are static Zipf ranks).
+                assert!(
+                    key.starts_with("workload.") || key.starts_with("router.hot_keys."),
+                    "{name}: refused for {key}"
+                );
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        let job = p.router_config();
+        let hot = &p.router.hot_keys;
+        let first = p.workload.phases.first();
+        assert_eq!(sim.workers, p.workers, "{name}: workers");
+        assert_eq!(sim.seed, p.seed, "{name}: seed");
+        assert_eq!(
+            sim.keys,
+            first.map_or(p.workload.keys, |ph| ph.keys),
+            "{name}: keys"
+        );
+        assert_eq!(
+            sim.alpha,
+            first.map_or(p.workload.alpha, |ph| ph.alpha),
+            "{name}: alpha"
+        );
+        assert_eq!(
+            (sim.hot_keys, sim.true_hot_keys, sim.spread_keys, sim.mask_alpha()),
+            (hot.count, hot.true_hot_keys, hot.spread_keys, hot.alpha),
+            "{name}: hot keys"
+        );
+        assert_eq!(sim.capacity_factors, p.capacity.factors, "{name}: capacity factors");
+        assert_eq!(
+            sim.workload_config(sim.alpha).seed,
+            p.workload_config().seed,
+            "{name}: stream seed"
+        );
+        let ours = SasPartitioner::new(&sim.router_config()).unwrap();
+        let theirs = SasPartitioner::new(&job).unwrap();
+        assert_eq!(ours.mask(), theirs.mask(), "{name}: mask (the action layout)");
+        simulated += 1;
+    }
+    assert!(simulated >= 4, "only {simulated} params files were simulated");
+}
