@@ -9,7 +9,8 @@
 
 use crate::env::sim::{SimConfig, SimError, Simulator, initial_imbalance};
 use crate::env::{EnvError, Environment};
-use crate::offline::{DatasetWriter, Meta, OfflineError, Transition};
+use crate::offline::{DatasetWriter, Meta, OfflineError};
+use sas_learner::Transition;
 use sas_router::ConfigError;
 use sas_router::partitioner::{DaltonOffline, Partitioner};
 use serde::Serialize;
@@ -120,26 +121,21 @@ pub fn run(config: &CollectConfig) -> Result<CollectSummary, CollectError> {
         "collect-sim [{bar:40}] {pos}/{len} steps ({eta})",
     );
     let (mut lambda_sum, mut nmad_sum, mut reward_sum, mut episodes) = (0.0, 0.0, 0.0, 0);
-    let mut obs = sim.reset_with_partitioner(&mut behaviour)?;
+    sim.reset_with_partitioner(&mut behaviour)?;
     for step in 0..config.steps {
         let s = sim.step_with_partitioner(&mut behaviour)?;
-        let action = behaviour.behaviour_action().iter().map(|&a| a as f32).collect();
-        writer.write(&Transition {
+        // The dataset numbers its recorded steps from 0 (the simulator counts its warm-up interval too);
+        // the action is what the bandit did in the step, which only it knows.
+        let t = Transition {
             step,
-            obs,
-            action,
-            reward: s.reward,
-            next_obs: s.obs.clone(),
-            terminated: s.terminated,
-            truncated: s.truncated,
-            imbalance: s.info.imbalance,
-            nmad: s.info.nmad,
-        })?;
-        lambda_sum += s.info.imbalance;
-        nmad_sum += s.info.nmad;
-        reward_sum += f64::from(s.reward);
-        episodes += u64::from(s.truncated);
-        obs = s.obs;
+            action: behaviour.behaviour_action().iter().map(|&a| a as f32).collect(),
+            ..s.transition
+        };
+        writer.write(&t)?;
+        lambda_sum += t.imbalance;
+        nmad_sum += t.nmad;
+        reward_sum += f64::from(t.reward);
+        episodes += u64::from(t.truncated);
         bar.inc(1);
     }
     let transitions = writer.finish()?;

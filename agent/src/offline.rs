@@ -9,7 +9,7 @@
 //!   `features` (the id of the observation and reward conventions, [`FEATURES`]), `source` (who made the
 //!   data, e.g. `sim:dalton-offline`), and optionally `episode_length`, `initial_perf` and `producer` (the
 //!   producer's settings, free-form JSON).
-//! * `transitions.jsonl`, JSON lines, one transition per line, in time order:
+//! * `transitions.jsonl`, JSON lines, one [`Transition`] per line (its serde form), in time order:
 //!   `{"step": u64, "obs": [f32; obs_dim], "action": [f32; action_dim], "reward": f32,
 //!   "next_obs": [f32; obs_dim], "terminated": bool, "truncated": bool, "imbalance": f64, "nmad": f64}`.
 //!   `action` is in **env space** `[0, 1]`, mask order: the behaviour routing of the step, per-pair
@@ -21,6 +21,7 @@
 //! names `file:line` in every error; dimensions are checked against `meta.json`.
 
 use crate::env::features::FEATURES;
+use sas_learner::Transition;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -99,30 +100,6 @@ impl Meta {
         }
         Ok(())
     }
-}
-
-/// One recorded step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Transition {
-    /// Index of the step in the producer's run.
-    pub step: u64,
-    /// Observation before the action.
-    pub obs: Vec<f32>,
-    /// The behaviour action, env space `[0, 1]`, mask order.
-    pub action: Vec<f32>,
-    /// Reward of the action.
-    pub reward: f32,
-    /// Observation after the action.
-    pub next_obs: Vec<f32>,
-    /// Whether `next_obs` is absorbing (never, for routing).
-    pub terminated: bool,
-    /// Whether the logical episode ended here; learners still bootstrap from `next_obs`.
-    pub truncated: bool,
-    /// λ of the step's busy time.
-    pub imbalance: f64,
-    /// NMAD of the step's busy time.
-    pub nmad: f64,
 }
 
 /// Dataset errors; each names the file (and line) at fault.
@@ -400,6 +377,7 @@ impl Iterator for DatasetReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sas_learner::{Batch, PrioritizedReplay};
     use sas_router::mask::Mask;
 
     fn meta() -> Meta {
@@ -436,6 +414,30 @@ mod tests {
         let reader = DatasetReader::open(dir.path()).unwrap();
         assert_eq!(reader.meta(), &meta());
         assert_eq!(reader.collect::<Result<Vec<_>, _>>().unwrap(), written);
+    }
+
+    /// `transition(1)` as format version 1 wrote it before the type moved to `sas-learner`.
+    const LINE_V1: &str = r#"{"step":1,"obs":[1.0,0.5,1.5,1.0,0.1,0.2,0.3,0.4],"action":[1.0,0.25,0.0,0.5,1.0],"reward":0.5625,"next_obs":[1.0,1.0,1.0,1.0,1.0,1.0,1.0,1.0],"terminated":false,"truncated":true,"imbalance":0.6,"nmad":0.3}"#;
+
+    #[test]
+    fn a_written_transition_reads_back_equal_and_replays_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = DatasetWriter::create(dir.path(), meta()).unwrap();
+        w.write(&transition(1)).unwrap();
+        w.finish().unwrap();
+        // The line format did not change.
+        let text = std::fs::read_to_string(dir.path().join(TRANSITIONS_FILE)).unwrap();
+        assert_eq!(text, format!("{LINE_V1}\n"));
+        let back = read(dir.path()).unwrap();
+        assert_eq!(back, vec![transition(1)]);
+        // The replay buffer stores the transition read back and samples it as its own batch row.
+        let m = meta();
+        let mut replay = PrioritizedReplay::new(m.obs_dim, m.action_dim, 4, 0.6, 0.4, 1e-6, 0).unwrap();
+        replay.push(&back[0]).unwrap();
+        let mut batch = replay.sample(1).unwrap();
+        assert_eq!(batch.indices, vec![0]);
+        batch.indices.clear();
+        assert_eq!(batch, Batch::from_transitions(&[transition(1)]));
     }
 
     #[test]

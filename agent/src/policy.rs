@@ -3,24 +3,8 @@
 //! Serving never waits for training: a policy answers from the latest weights it holds, and learning
 //! (when a policy learns) happens on another thread that it feeds through [`ActionPolicy::learn`].
 
+use sas_learner::Transition;
 use std::fmt::Debug;
-
-/// One step's experience, in the env's action space.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Experience {
-    /// Observation the action was taken in.
-    pub obs: Vec<f32>,
-    /// The action (env space [0, 1], mask order).
-    pub action: Vec<f32>,
-    /// Reward of the interval that followed.
-    pub reward: f32,
-    /// Observation after it.
-    pub next_obs: Vec<f32>,
-    /// Always false here: routing never ends; kept for the learner's bootstrap mask.
-    pub terminated: bool,
-    /// True at an episode boundary (a truncation: the next step still bootstraps).
-    pub truncated: bool,
-}
 
 /// A policy the agent serves.
 pub trait ActionPolicy: Send + Sync + Debug {
@@ -31,8 +15,9 @@ pub trait ActionPolicy: Send + Sync + Debug {
     /// Version of the weights answering now (0 = no model).
     fn version(&self) -> u64;
 
-    /// Hands one step's experience to learning without blocking. Policies that do not learn ignore it.
-    fn learn(&self, _experience: Experience) {}
+    /// Hands one step's transition (env-space action) to learning without blocking. Policies that do not
+    /// learn ignore it.
+    fn learn(&self, _transition: Transition) {}
 
     /// Stops learning and saves what was learned (the session is closing). Serving still works.
     fn finish(&self) {}

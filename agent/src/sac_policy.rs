@@ -12,12 +12,12 @@
 //! The queue is bounded; when the learner falls behind, experience is dropped and counted rather than
 //! delaying an answer. The learner saves a final checkpoint when the policy is finished or dropped.
 
-use crate::policy::{ActionPolicy, Experience};
+use crate::policy::ActionPolicy;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use sas_learner::action::policy_action_from_env;
+use sas_learner::Transition;
 use sas_learner::checkpoint;
-use sas_learner::replay::{PrioritizedReplay, Transition};
+use sas_learner::replay::PrioritizedReplay;
 use sas_learner::sac_n::SacN;
 use sas_learner::snapshot::PolicySnapshot;
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ pub struct SaveTo {
 pub struct SacPolicy {
     published: Arc<Published>,
     rng: Mutex<Xoshiro256PlusPlus>,
-    experience: Mutex<Option<SyncSender<Experience>>>,
+    experience: Mutex<Option<SyncSender<Transition>>>,
     dropped: AtomicU64,
     learner: Mutex<Option<JoinHandle<()>>>,
 }
@@ -160,7 +160,7 @@ impl ActionPolicy for SacPolicy {
         self.published.version.load(Ordering::Acquire)
     }
 
-    fn learn(&self, experience: Experience) {
+    fn learn(&self, experience: Transition) {
         let sender = self.experience.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = sender.as_ref() else { return };
         match tx.try_send(experience) {
@@ -216,7 +216,7 @@ fn learn_loop(
     mut replay: PrioritizedReplay,
     settings: &LearnerSettings,
     save: Option<&SaveTo>,
-    experience: &Receiver<Experience>,
+    experience: &Receiver<Transition>,
     published: &Published,
 ) {
     let batch_size = sac.config().batch_size;
@@ -233,15 +233,7 @@ fn learn_loop(
             experience.recv_timeout(Duration::from_millis(100))
         };
         match next {
-            Ok(e) => {
-                let t = Transition {
-                    action: policy_action_from_env(&e.action),
-                    obs: e.obs,
-                    reward: e.reward,
-                    next_obs: e.next_obs,
-                    terminated: e.terminated,
-                    truncated: e.truncated,
-                };
+            Ok(t) => {
                 if let Err(err) = replay.push(&t) {
                     tracing::error!(cause = %err, "experience rejected by the replay buffer");
                     continue;
@@ -303,15 +295,16 @@ mod tests {
         SacN::new(4, 3, &config).unwrap()
     }
 
-    fn experience(i: usize) -> Experience {
+    fn experience(i: usize) -> Transition {
         let x = i as f32 / 100.0;
-        Experience {
+        Transition {
             obs: vec![x, 1.0 - x, 0.5, 0.2],
             action: vec![0.1, 0.5, 0.9],
             reward: -x,
             next_obs: vec![x + 0.01, 0.99 - x, 0.5, 0.2],
             terminated: false,
             truncated: i % 16 == 15,
+            ..Transition::default()
         }
     }
 

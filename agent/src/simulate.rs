@@ -9,9 +9,8 @@ use crate::env::Environment;
 use crate::env::sim::{SimConfig, Simulator, initial_imbalance};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use sas_learner::action::policy_action_from_env;
 use sas_learner::config::SacConfig;
-use sas_learner::replay::{PrioritizedReplay, Transition};
+use sas_learner::replay::PrioritizedReplay;
 use sas_learner::sac_n::SacN;
 use sas_learner::snapshot::PolicySnapshot;
 use serde::Serialize;
@@ -111,20 +110,13 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
             snapshot.act(&obs, false, &mut rng)?
         };
         let action64: Vec<f64> = env_action.iter().map(|&a| f64::from(a)).collect();
-        let out = sim.step(&action64)?;
+        let t = sim.step(&action64)?.transition;
         if step >= tail_from {
-            tail_sum += out.info.imbalance;
+            tail_sum += t.imbalance;
             tail_n += 1;
         }
-        replay.push(&Transition {
-            obs: std::mem::take(&mut obs),
-            action: policy_action_from_env(&env_action),
-            reward: out.reward,
-            next_obs: out.obs.clone(),
-            terminated: out.terminated,
-            truncated: out.truncated,
-        })?;
-        obs = out.obs;
+        replay.push(&t)?;
+        obs = t.next_obs;
         if replay.len() >= s.batch_size {
             for _ in 0..config.updates_per_step {
                 let batch = replay.sample(s.batch_size)?;
@@ -140,7 +132,7 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
             save(&sac)?;
         }
         if step % 100 == 0 {
-            bar.set_message(format!("λ {:.3}", out.info.imbalance));
+            bar.set_message(format!("λ {:.3}", t.imbalance));
         }
         bar.inc(1);
     }
@@ -173,9 +165,9 @@ pub fn evaluate(config: &SimConfig, snapshot: &PolicySnapshot, steps: u64) -> an
             .iter()
             .map(|&x| f64::from(x))
             .collect();
-        let out = sim.step(&a)?;
-        sum += out.info.imbalance;
-        obs = out.obs;
+        let t = sim.step(&a)?.transition;
+        sum += t.imbalance;
+        obs = t.next_obs;
     }
     Ok(sum / steps.max(1) as f64)
 }

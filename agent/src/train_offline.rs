@@ -4,7 +4,7 @@
 //! The loop, top to bottom:
 //!
 //! ```text
-//! load every transition, converting its env-space action to policy space once (offline_transition)
+//! load every transition into the replay buffer (which converts its env-space action to policy space once)
 //! for update in 1..=updates:
 //!     batch   <- uniform sample of the dataset
 //!     CqlN::update(batch)              (behaviour cloning for the first bc_steps updates)
@@ -24,7 +24,7 @@ use crate::simulate::evaluate;
 use anyhow::Context;
 use sas_learner::checkpoint;
 use sas_learner::config::CqlConfig;
-use sas_learner::cql_n::{CqlN, offline_transition};
+use sas_learner::cql_n::CqlN;
 use sas_learner::replay::PrioritizedReplay;
 use serde::Serialize;
 use std::fs::File;
@@ -155,14 +155,7 @@ pub fn run(config: &TrainOfflineConfig) -> anyhow::Result<TrainOfflineSummary> {
     for t in reader {
         let t = t?;
         behaviour_sum += t.imbalance;
-        data.push(offline_transition(
-            t.obs,
-            &t.action,
-            t.reward,
-            t.next_obs,
-            t.terminated,
-            t.truncated,
-        ));
+        data.push(t);
     }
     let transitions = data.len() as u64;
     anyhow::ensure!(

@@ -1,10 +1,11 @@
 //! The one pair of conversions between the environment's action space and the policy's.
 //!
 //! The router receives weights in `[0, 1]^A` (env space); the squashed-Gaussian policy lives in
-//! `[-1, 1]^A` (policy space) and the replay buffer stores policy-space actions. Offline data holds
-//! env-space actions and must be converted once, at ingestion, with [`policy_from_env`]: the prototype fed
-//! them unconverted, so CQL fitted Q on `[0, 1]` and the pre-trained policy squeezed routing ratios towards
-//! uniform (`prototype-rl.md` §8, item 1).
+//! `[-1, 1]^A` (policy space) and the replay buffer stores policy-space actions. Every
+//! [`Transition`](crate::Transition), online or offline, holds an env-space action, converted once, at
+//! ingestion into the replay buffer or a batch, with [`policy_from_env`]: the prototype fed offline actions
+//! unconverted, so CQL fitted Q on `[0, 1]` and the pre-trained policy squeezed routing ratios towards
+//! uniform.
 
 /// Policy-space actions are kept this far inside `(-1, 1)`, so `atanh` (behaviour cloning) stays finite.
 pub const ACTION_EPS: f32 = 1e-6;

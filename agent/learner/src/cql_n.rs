@@ -17,7 +17,8 @@
 //! The logsumexp is an importance-sampled estimate of `log integral exp Q(s, a) da`, so each sample is
 //! divided by its proposal density; the prototype drew its random actions from `[0, 1]^A` (the env box, not
 //! the policy's) with density 1, and fed dataset actions in env space. Here every action is in policy space
-//! `[-1, 1]^A`: offline data must go through [`offline_transition`] (the one place that converts).
+//! `[-1, 1]^A`: a dataset's env-space [`Transition`](crate::Transition)s are converted once, when they enter
+//! the replay buffer or a [`Batch`] (the one place that converts).
 //!
 //! # Metrics
 //!
@@ -27,32 +28,11 @@
 use candle_core::{Device, Tensor};
 use rand::Rng;
 
-use crate::action::policy_action_from_env;
 use crate::config::CqlConfig;
 use crate::error::Result;
 use crate::nets::polyak_update;
-use crate::replay::{Batch, Transition};
+use crate::replay::Batch;
 use crate::sac_n::{SacN, UpdateStats, huber, next_q_value};
-
-/// Builds a transition from offline data whose action is in env space `[0, 1]^A`, converting the action
-/// to policy space once (`a = 2x - 1`, kept inside `(-1, 1)`).
-pub fn offline_transition(
-    obs: Vec<f32>,
-    env_action: &[f32],
-    reward: f32,
-    next_obs: Vec<f32>,
-    terminated: bool,
-    truncated: bool,
-) -> Transition {
-    Transition {
-        obs,
-        action: policy_action_from_env(env_action),
-        reward,
-        next_obs,
-        terminated,
-        truncated,
-    }
-}
 
 /// What one CQL-N update measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,10 +290,17 @@ mod tests {
 
     #[test]
     fn offline_actions_are_converted_once_to_policy_space() {
-        let t = offline_transition(vec![0.0], &[0.0, 0.5, 1.0], 0.0, vec![0.0], false, true);
-        assert!(t.action[0] > -1.0 && t.action[0] < -0.999);
-        assert_eq!(t.action[1], 0.0);
-        assert!(t.action[2] < 1.0 && t.action[2] > 0.999);
+        let t = crate::Transition {
+            obs: vec![0.0],
+            action: vec![0.0, 0.5, 1.0],
+            next_obs: vec![0.0],
+            truncated: true,
+            ..crate::Transition::default()
+        };
+        let actions = Batch::from_transitions(&[t]).actions;
+        assert!(actions[0] > -1.0 && actions[0] < -0.999);
+        assert_eq!(actions[1], 0.0);
+        assert!(actions[2] < 1.0 && actions[2] > 0.999);
     }
 
     /// A smoke run of a few hundred updates on fixed random data: finite losses, behaviour cloning for

@@ -37,6 +37,16 @@ pub enum LearnerError {
         /// Flat index of the first bad value.
         index: usize,
     },
+    /// An action that must be in env space `[0, 1]` is not (a policy-space action passed by mistake?).
+    #[error("{what}[{index}] = {value} is outside env space [0, 1]")]
+    ActionRange {
+        /// Which input, e.g. `transition.action`.
+        what: String,
+        /// Position of the first bad element.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
     /// The replay buffer cannot produce a batch yet.
     #[error("replay buffer is empty")]
     EmptyReplay,

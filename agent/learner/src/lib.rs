@@ -8,7 +8,8 @@
 //! * [`sac_n`]: [`SacN`], the online learner; its module doc lists the update and the metric names.
 //! * [`cql_n`]: [`CqlN`], the offline learner: SAC-N plus the conservative penalty and a behaviour-cloning
 //!   phase.
-//! * [`replay`]: [`PrioritizedReplay`] and the [`Transition`]/[`Batch`] records.
+//! * [`transition`]: [`Transition`], one step from collection to replay to offline data (env-space action).
+//! * [`replay`]: [`PrioritizedReplay`] and the [`Batch`] it samples (policy-space actions).
 //! * [`action`]: the env-space `[0, 1]` / policy-space `[-1, 1]` action conversions.
 //! * [`adam`]: [`Adam`], whose moments and step count are saveable.
 //! * [`snapshot`]: [`PolicySnapshot`], the policy as plain vectors with a one-observation forward.
@@ -42,12 +43,14 @@ mod ops;
 pub mod replay;
 pub mod sac_n;
 pub mod snapshot;
+pub mod transition;
 
 pub use adam::Adam;
 pub use checkpoint::{CheckpointMeta, Expected};
 pub use config::{CqlConfig, SacConfig};
 pub use cql_n::{CqlN, CqlStats};
 pub use error::{LearnerError, Result};
-pub use replay::{Batch, PrioritizedReplay, Transition};
+pub use replay::{Batch, PrioritizedReplay};
 pub use sac_n::{SacN, UpdateStats};
 pub use snapshot::PolicySnapshot;
+pub use transition::Transition;

@@ -10,35 +10,22 @@
 //! * After an update, [`PrioritizedReplay::update_priorities`] sets `p_i = |td_i| + eps`.
 //!
 //! Storage is flat `Vec<f32>` per field, a ring over `capacity` slots, so building a batch is a few copies.
+//! Actions arrive in env space `[0, 1]^A` (a [`Transition`]'s) and are stored in policy space `[-1, 1]^A`:
+//! [`PrioritizedReplay::push`] and [`Batch::from_transitions`] are the one place that converts.
 
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::action::policy_from_env;
 use crate::error::{LearnerError, Result, check_finite, check_len};
-
-/// One environment step, with the action in the policy's space `[-1, 1]^A`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    /// Observation `s`.
-    pub obs: Vec<f32>,
-    /// Action `a` in policy space `[-1, 1]^A` (see [`crate::action`] for the env-space conversion).
-    pub action: Vec<f32>,
-    /// Reward `r` received after `a`.
-    pub reward: f32,
-    /// Next observation `s'`.
-    pub next_obs: Vec<f32>,
-    /// The episode really ended at `s'`: no value beyond it, so the target does not bootstrap.
-    pub terminated: bool,
-    /// The episode was cut short at `s'` (time limit, logical episode end): the target still bootstraps.
-    pub truncated: bool,
-}
+use crate::transition::Transition;
 
 /// A batch in flat row-major arrays, ready to become tensors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     /// `[B, obs_dim]`.
     pub obs: Vec<f32>,
-    /// `[B, act_dim]`, policy space.
+    /// `[B, act_dim]`, policy space `[-1, 1]^A`.
     pub actions: Vec<f32>,
     /// `[B]`.
     pub rewards: Vec<f32>,
@@ -54,7 +41,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Builds an unweighted batch from transitions (offline data, tests).
+    /// Builds an unweighted batch from transitions (offline data, tests), converting their env-space
+    /// actions to policy space.
     pub fn from_transitions(transitions: &[Transition]) -> Self {
         let mut b = Self {
             obs: Vec::new(),
@@ -67,7 +55,7 @@ impl Batch {
         };
         for t in transitions {
             b.obs.extend_from_slice(&t.obs);
-            b.actions.extend_from_slice(&t.action);
+            b.actions.extend(t.action.iter().map(|&x| policy_from_env(x)));
             b.rewards.push(t.reward);
             b.next_obs.extend_from_slice(&t.next_obs);
             b.terminated.push(if t.terminated { 1.0 } else { 0.0 });
@@ -259,11 +247,13 @@ impl PrioritizedReplay {
         self.beta = f64::from(beta.clamp(0.0, 1.0));
     }
 
-    /// Stores a transition with the maximum priority seen so far.
+    /// Stores a transition with the maximum priority seen so far, its env-space action converted to policy
+    /// space.
     ///
     /// # Errors
     ///
-    /// [`LearnerError::DimMismatch`] or [`LearnerError::NonFinite`] naming the field; nothing is stored.
+    /// [`LearnerError::DimMismatch`], [`LearnerError::NonFinite`] or [`LearnerError::ActionRange`] naming
+    /// the field; nothing is stored.
     pub fn push(&mut self, t: &Transition) -> Result<()> {
         check_len("transition.obs", self.obs_dim, t.obs.len())?;
         check_len("transition.action", self.act_dim, t.action.len())?;
@@ -272,18 +262,33 @@ impl PrioritizedReplay {
         check_finite("transition.action", &t.action)?;
         check_finite("transition.reward", &[t.reward])?;
         check_finite("transition.next_obs", &t.next_obs)?;
+        if let Some((index, &value)) = t
+            .action
+            .iter()
+            .enumerate()
+            .find(|(_, x)| !(0.0..=1.0).contains(*x))
+        {
+            return Err(LearnerError::ActionRange {
+                what: "transition.action".into(),
+                index,
+                value,
+            });
+        }
         let slot = self.next;
         let term = if t.terminated { 1.0 } else { 0.0 };
+        let action = t.action.iter().map(|&x| policy_from_env(x));
         if slot == self.rewards.len() {
             self.obs.extend_from_slice(&t.obs);
-            self.actions.extend_from_slice(&t.action);
+            self.actions.extend(action);
             self.rewards.push(t.reward);
             self.next_obs.extend_from_slice(&t.next_obs);
             self.terminated.push(term);
         } else {
             let (o, a) = (self.obs_dim, self.act_dim);
             self.obs[slot * o..(slot + 1) * o].copy_from_slice(&t.obs);
-            self.actions[slot * a..(slot + 1) * a].copy_from_slice(&t.action);
+            for (stored, x) in self.actions[slot * a..(slot + 1) * a].iter_mut().zip(action) {
+                *stored = x;
+            }
             self.rewards[slot] = t.reward;
             self.next_obs[slot * o..(slot + 1) * o].copy_from_slice(&t.next_obs);
             self.terminated[slot] = term;
@@ -377,8 +382,7 @@ mod tests {
             action: vec![0.0],
             reward,
             next_obs: vec![reward],
-            terminated: false,
-            truncated: false,
+            ..Transition::default()
         }
     }
 
@@ -438,7 +442,43 @@ mod tests {
         t.obs = vec![0.0, 0.0];
         t.next_obs = vec![0.0, 0.0];
         assert!(matches!(replay.push(&t), Err(LearnerError::NonFinite { .. })));
+        // A policy-space action is refused, not silently clamped.
+        t.reward = 0.0;
+        t.action = vec![-0.5];
+        let err = replay.push(&t).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "transition.action[0] = -0.5 is outside env space [0, 1]"
+        );
+        assert!(replay.is_empty());
         assert!(PrioritizedReplay::new(2, 1, 0, 0.6, 0.4, 1e-6, 0).is_err());
+    }
+
+    #[test]
+    fn a_stored_transition_is_sampled_as_its_batch_row() {
+        let t = Transition {
+            step: 4,
+            obs: vec![0.1, 0.2],
+            action: vec![0.0, 0.25, 1.0],
+            reward: -0.5,
+            next_obs: vec![0.3, 0.4],
+            truncated: true,
+            imbalance: 0.6,
+            nmad: 0.3,
+            ..Transition::default()
+        };
+        let mut replay = PrioritizedReplay::new(2, 3, 4, 0.6, 0.4, 1e-6, 0).unwrap();
+        replay.push(&t).unwrap();
+        let mut batch = replay.sample(1).unwrap();
+        assert_eq!(batch.indices, vec![0]);
+        // One row, unweighted: equal to the batch built from the transition directly.
+        let want = Batch::from_transitions(std::slice::from_ref(&t));
+        batch.indices.clear();
+        assert_eq!(batch, want);
+        // The env-space action is in policy space now, 2x - 1 kept inside (-1, 1).
+        assert!(want.actions[0] > -1.0 && want.actions[0] < -0.999);
+        assert_eq!(want.actions[1], -0.5);
+        assert!(want.actions[2] < 1.0 && want.actions[2] > 0.999);
     }
 
     #[test]

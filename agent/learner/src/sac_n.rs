@@ -383,7 +383,8 @@ impl SacN {
 mod tests {
     use super::*;
     use crate::bench::random_batch;
-    use crate::replay::{PrioritizedReplay, Transition};
+    use crate::replay::PrioritizedReplay;
+    use crate::transition::Transition;
 
     fn small_config() -> SacConfig {
         SacConfig {
@@ -432,11 +433,12 @@ mod tests {
     fn truncation_bootstraps_and_termination_does_not() {
         let step = |terminated, truncated| Transition {
             obs: vec![0.0],
-            action: vec![0.0],
+            action: vec![0.5],
             reward: 1.0,
             next_obs: vec![0.0],
             terminated,
             truncated,
+            ..Transition::default()
         };
         let batch = Batch::from_transitions(&[step(false, true), step(true, false)]);
         assert_eq!(batch.terminated, vec![0.0, 1.0]);
@@ -468,9 +470,10 @@ mod tests {
         assert!(SacN::new(0, 3, &small_config()).is_err());
     }
 
-    /// A smoke run on a one-step toy task whose reward `-(a - 0.5)^2` prefers actions near +0.5: 100
-    /// uniformly random warm-up steps (SAC's `learning_starts`), then 1000 steps of act, store, update with
-    /// PER. The deterministic action must end near 0.5.
+    /// A smoke run on a one-step toy task whose reward `-(a - 0.5)^2` prefers policy-space actions near
+    /// +0.5: 100 uniformly random warm-up steps (SAC's `learning_starts`), then 1000 steps of act, store,
+    /// update with PER. The deterministic action must end near 0.5. Transitions hold the env-space action
+    /// `x = (a + 1)/2`, as every producer stores them.
     #[test]
     fn smoke_run_learns_a_toy_bandit() {
         let config = SacConfig {
@@ -483,19 +486,20 @@ mod tests {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
         let obs = vec![1.0, 0.0];
         for step in 0..1100 {
-            let a = if step < 100 {
-                rng.random_range(-1.0f32..1.0)
+            let x = if step < 100 {
+                rng.random_range(0.0f32..1.0)
             } else {
-                2.0 * sac.snapshot().unwrap().act(&obs, false, &mut rng).unwrap()[0] - 1.0
+                sac.snapshot().unwrap().act(&obs, false, &mut rng).unwrap()[0]
             };
+            let a = 2.0 * x - 1.0;
             let reward = -(a - 0.5) * (a - 0.5);
             let t = Transition {
                 obs: obs.clone(),
-                action: vec![a],
+                action: vec![x],
                 reward,
                 next_obs: obs.clone(),
                 terminated: true,
-                truncated: false,
+                ..Transition::default()
             };
             replay.push(&t).unwrap();
             if step >= 100 {

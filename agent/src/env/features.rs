@@ -18,6 +18,7 @@
 //!
 //! Non-finite or negative inputs are errors naming the field and index, never NaN observations.
 
+use sas_router::metrics;
 use thiserror::Error;
 
 /// Id of these conventions, recorded in offline datasets so data made under other conventions (the
@@ -89,10 +90,10 @@ impl InitialPerf {
     }
 }
 
-/// Balance of one interval's busy time.
+/// Balance of one interval's busy time, through [`sas_router::metrics`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Balance {
-    /// λ = (max − μ)/(μ + 1e−6).
+    /// λ = (max − μ)/(μ + 1e−6) ([`metrics::imbalance_eps`]).
     pub imbalance: f64,
     /// Σ|b_i − μ|/(n·μ); 0 when every worker is idle.
     pub nmad: f64,
@@ -179,10 +180,8 @@ pub fn balance(busy_ms: &[f64]) -> Result<Balance, FeatureError> {
         return Err(FeatureError::Workers { counts: 0, busy: 0 });
     }
     let b = clamp_busy(busy_ms)?;
-    let mean = b.iter().sum::<f64>() / b.len() as f64;
-    let max = b.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let imbalance = (max - mean) / (mean + IMBALANCE_EPS);
-    let nmad = sas_router::metrics::nmad(&b);
+    let imbalance = metrics::imbalance_eps(&b, IMBALANCE_EPS);
+    let nmad = metrics::nmad(&b);
     Ok(Balance {
         imbalance,
         nmad,
@@ -221,7 +220,7 @@ mod tests {
         (a - b).abs() <= tol
     }
 
-    // prototype-java.md §13: counts [10, 20, 30, 40], mean 25, sample sd 12.9099.
+    // The prototype's Java test vector: counts [10, 20, 30, 40], mean 25, sample sd 12.9099.
     // Reference (numpy): (c - 25) / (5 * np.std(c, ddof=1)) + 1
     //   = [0.76762135, 0.92254045, 1.07745955, 1.23237865]
     #[test]
@@ -256,7 +255,7 @@ mod tests {
         assert_eq!(*got.last().unwrap(), 2.0);
     }
 
-    // prototype-java.md §13, initialPerf 0.6. Reference (Java RewardCalculator):
+    // The prototype's Java reward examples, initialPerf 0.6. Reference (Java RewardCalculator):
     //   imb = (max - mean) / (mean + 1e-6); nmad = Σ|b - mean| / (n·mean); perf = (imb + nmad) / 2
     //   f = (0.6 - perf) / 0.6; reward = f > 0 ? (1+f)^2 - 1 : -((1-f)^2 - 1)
     #[test]

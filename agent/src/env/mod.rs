@@ -19,6 +19,7 @@
 pub mod features;
 pub mod sim;
 
+use sas_learner::Transition;
 use sas_router::error::DecodeError;
 use sas_router::mask::Mask;
 use thiserror::Error;
@@ -40,8 +41,9 @@ pub use features::FeatureError;
 /// let obs = env.reset();
 /// assert_eq!(obs.len(), env.observation_dim());
 /// let step = env.step(&vec![1.0; env.action_dim()]).unwrap();
-/// assert!(!step.terminated);
-/// assert!(step.info.imbalance >= 0.0);
+/// assert_eq!(step.transition.obs, obs);
+/// assert!(!step.transition.terminated);
+/// assert!(step.transition.imbalance >= 0.0);
 /// assert!(env.step(&[0.5]).is_err());
 /// ```
 pub trait Environment: Send + std::fmt::Debug {
@@ -66,28 +68,16 @@ pub trait Environment: Send + std::fmt::Debug {
     fn step(&mut self, action: &[f64]) -> Result<Step, EnvError>;
 }
 
-/// What one step yields.
+/// What one step yields: its transition and the interval's busy time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
-    /// The observation after the interval, length [`Environment::observation_dim`].
-    pub obs: Vec<f32>,
-    /// The reward of the action (see [`features`]).
-    pub reward: f32,
-    /// Always false: the task is continuing (see the module docs).
-    pub terminated: bool,
-    /// True on the last step of a logical episode; the learner still bootstraps from `obs`.
-    pub truncated: bool,
-    /// Balance measurements of the interval.
-    pub info: StepInfo,
-}
-
-/// Measurements of one interval, for logs and datasets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepInfo {
-    /// λ = (max − mean)/(mean + 1e−6) of busy time.
-    pub imbalance: f64,
-    /// Σ|b_i − mean|/(n·mean) of busy time.
-    pub nmad: f64,
+    /// The step: `obs` is the observation the action was taken in (the one `reset` or the previous step
+    /// returned; empty on a first step taken without `reset`), `action` the action as applied, `next_obs`
+    /// the observation after the interval (length [`Environment::observation_dim`]), `reward` as in
+    /// [`features`], `terminated` always false (see the module docs), `truncated` true on the last step of
+    /// a logical episode, `imbalance` and `nmad` of the interval's busy time. `step` counts the
+    /// environment's intervals from 0, a warm-up interval included.
+    pub transition: Transition,
     /// Busy time per worker, ms per second in `[0, 1000]`.
     pub busy: Vec<f64>,
 }

@@ -24,9 +24,10 @@ mod config;
 pub use config::{Scenario, SimConfig, SimError};
 
 use super::features::{self, InitialPerf};
-use super::{EnvError, Environment, Step, StepInfo, check_action};
+use super::{EnvError, Environment, Step, check_action};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use sas_learner::Transition;
 use sas_router::mask::Mask;
 use sas_router::partitioner::{Partitioner, SasPartitioner};
 use sas_router::workload::Workload;
@@ -139,6 +140,8 @@ impl Simulator {
     }
 
     /// Routes one step through `partitioner` instead of the SaS router (whose table is left as it is).
+    /// The step's `transition.action` is empty: only the caller knows what the partitioner did (e.g.
+    /// [`DaltonOffline::behaviour_action`](sas_router::partitioner::DaltonOffline::behaviour_action)).
     ///
     /// # Errors
     /// [`EnvError::Workers`] when the partitioner has a different number of workers.
@@ -151,7 +154,7 @@ impl Simulator {
                 got: partitioner.workers() as usize,
             });
         }
-        self.world.interval(partitioner)
+        self.world.interval(partitioner, Vec::new())
     }
 
     /// [`Environment::reset`] whose warm-up interval, when one is needed, routes through `partitioner`.
@@ -187,7 +190,7 @@ impl Environment for Simulator {
             // Cannot fail: the router has the simulator's worker count and its measurements are finite
             // (capacities > 0, counts bounded by records_per_step).
             self.world
-                .interval(&mut self.router)
+                .interval(&mut self.router, Vec::new())
                 .expect("a simulated warm-up interval yields finite features");
         }
         self.world.reset_episode()
@@ -196,7 +199,8 @@ impl Environment for Simulator {
     fn step(&mut self, action: &[f64]) -> Result<Step, EnvError> {
         check_action(&self.world.mask, action)?;
         self.router.apply_action(action)?;
-        self.world.interval(&mut self.router)
+        let applied = action.iter().map(|&a| a as f32).collect();
+        self.world.interval(&mut self.router, applied)
     }
 }
 
@@ -225,8 +229,9 @@ impl World {
             .expect("an observation exists after warm-up")
     }
 
-    /// Routes one step of records through `p`, measures it and closes `p`'s interval.
-    fn interval(&mut self, p: &mut dyn Partitioner) -> Result<Step, EnvError> {
+    /// Routes one step of records through `p`, measures it and closes `p`'s interval; `action` is what `p`
+    /// applied, for the step's transition (empty when only the caller knows it).
+    fn interval(&mut self, p: &mut dyn Partitioner, action: Vec<f32>) -> Result<Step, EnvError> {
         // Record i is a pure function of (seed, i) in every phase, so switching keeps runs reproducible.
         let workload = self
             .workloads
@@ -258,6 +263,7 @@ impl World {
         let busy_ms: Vec<f64> = busy_ratio.iter().map(|b| b * features::SATURATED_MS).collect();
         let f = features::features(&counts, &busy_ms, self.initial_perf)?;
 
+        let step = self.step;
         self.step += 1;
         self.next_record += records;
         self.last_throughput = throughput;
@@ -267,17 +273,20 @@ impl World {
             self.episode_step = 0;
             self.utilisation = draw_utilisation(&self.config, &mut self.utilisation_rng);
         }
-        self.last_obs = Some(f.obs.clone());
+        let obs = self.last_obs.replace(f.obs.clone()).unwrap_or_default();
         Ok(Step {
-            obs: f.obs,
-            reward: f.reward as f32,
-            terminated: false,
-            truncated,
-            info: StepInfo {
+            transition: Transition {
+                step,
+                obs,
+                action,
+                reward: f.reward as f32,
+                next_obs: f.obs,
+                terminated: false,
+                truncated,
                 imbalance: f.balance.imbalance,
                 nmad: f.balance.nmad,
-                busy: f.busy_ms,
             },
+            busy: f.busy_ms,
         })
     }
 }
@@ -296,7 +305,7 @@ pub fn initial_imbalance(config: &SimConfig, steps: u64) -> Result<f64, SimError
         sum += sim
             .step(&ones)
             .expect("the initial table is a valid action")
-            .info
+            .transition
             .imbalance;
     }
     Ok(sum / steps.max(1) as f64)
@@ -320,7 +329,7 @@ mod tests {
     fn mean_imbalance(sim: &mut Simulator, steps: usize) -> f64 {
         let ones = vec![1.0; sim.action_dim()];
         (0..steps)
-            .map(|_| sim.step(&ones).unwrap().info.imbalance)
+            .map(|_| sim.step(&ones).unwrap().transition.imbalance)
             .sum::<f64>()
             / steps as f64
     }
@@ -337,7 +346,7 @@ mod tests {
         let ones = vec![1.0; sim.action_dim()];
         let mean_busy: Vec<f64> = (0..40)
             .map(|_| {
-                let busy = sim.step(&ones).unwrap().info.busy;
+                let busy = sim.step(&ones).unwrap().busy;
                 busy.iter().sum::<f64>() / busy.len() as f64 / 1000.0
             })
             .collect();
@@ -391,10 +400,10 @@ mod tests {
         // Demand on worker 3: 0.7 · (1/8) · (7.5/0.5) = 1.3125, so the stream runs at θ = 1/1.3125 ≈ 0.76
         // and worker 3 reads saturated.
         let step = sim.step(&vec![1.0; sim.action_dim()]).unwrap();
-        assert!((step.info.busy[3] - 1000.0).abs() < 1e-9, "{:?}", step.info.busy);
+        assert!((step.busy[3] - 1000.0).abs() < 1e-9, "{:?}", step.busy);
         let theta = sim.last_throughput();
         assert!((theta - 1.0 / 1.3125).abs() < 0.02, "θ = {theta}");
-        assert_eq!(step.obs[8 + 3], 1.0);
+        assert_eq!(step.transition.next_obs[8 + 3], 1.0);
     }
 
     #[test]
@@ -428,8 +437,8 @@ mod tests {
         };
         let mut sim = Simulator::new(config).unwrap();
         let ones = vec![1.0; sim.action_dim()];
-        let even = sim.step(&ones).unwrap().info.imbalance;
-        let odd = sim.step(&ones).unwrap().info.imbalance;
+        let even = sim.step(&ones).unwrap().transition.imbalance;
+        let odd = sim.step(&ones).unwrap().transition.imbalance;
         // Even steps draw the key's share from [0.2, 0.4), odd ones from [0, 0.2).
         assert!(even > odd, "λ even {even}, odd {odd}");
     }
@@ -449,7 +458,7 @@ mod tests {
             let a = sim.action_dim();
             for t in 0..4 {
                 let action: Vec<f64> = (0..a).map(|j| ((j * 7 + t) % 5) as f64 / 4.0).collect();
-                out.push(sim.step(&action).unwrap().obs);
+                out.push(sim.step(&action).unwrap().transition.next_obs);
             }
             (out, sim.capacities())
         };
@@ -483,13 +492,28 @@ mod tests {
         let ones = vec![1.0; sim.action_dim()];
         let flags: Vec<(bool, bool)> = (0..7)
             .map(|_| {
-                let s = sim.step(&ones).unwrap();
+                let s = sim.step(&ones).unwrap().transition;
                 (s.terminated, s.truncated)
             })
             .collect();
         let truncated: Vec<bool> = flags.iter().map(|f| f.1).collect();
         assert_eq!(truncated, [false, false, true, false, false, true, false]);
         assert!(flags.iter().all(|f| !f.0));
+    }
+
+    #[test]
+    fn a_step_carries_its_whole_transition() {
+        let mut sim = Simulator::new(uniform(4, 1_000)).unwrap();
+        let obs = sim.reset();
+        let action: Vec<f64> = (0..sim.action_dim()).map(|j| (j % 3) as f64 / 2.0).collect();
+        let first = sim.step(&action).unwrap().transition;
+        assert_eq!(first.obs, obs);
+        assert_eq!(first.action, action.iter().map(|&a| a as f32).collect::<Vec<_>>());
+        // The warm-up interval of `reset` was step 0.
+        assert_eq!(first.step, 1);
+        let second = sim.step(&action).unwrap().transition;
+        assert_eq!(second.obs, first.next_obs);
+        assert_eq!(second.step, 2);
     }
 
     #[test]

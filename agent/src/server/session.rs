@@ -1,11 +1,18 @@
 //! One job's session: its shape, its step collector, its policy and the channel its routing tables are
 //! published on.
+//!
+//! A step closes inside the call that completes its interval (a report handler, or the deadline task):
+//! features of the window, the policy's action, the table on the channel, and the transition of the
+//! *previous* step, whose reward this step measured. Routers apply the table of step t during the interval
+//! after the one it was computed from, so the transition `(obs_t, a_t, r_{t+1}, obs_{t+1})` pairs a_t with
+//! the interval it routed (`docs/agent-env.md`, "When a table applies").
 
 use crate::coordinator::{ClosedStep, ReportShape, StepCollector};
 use crate::env::features::{InitialPerf, features};
-use crate::offline::{DatasetWriter, Transition};
+use crate::offline::DatasetWriter;
 use crate::pb;
-use crate::policy::{ActionPolicy, Experience};
+use crate::policy::ActionPolicy;
+use sas_learner::Transition;
 use sas_router::mask::Mask;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -34,7 +41,7 @@ pub struct SessionSpec {
     pub routers: usize,
     /// Reporting interval.
     pub interval: Duration,
-    /// Intervals averaged into one observation.
+    /// Intervals averaged into one observation and one reward.
     pub window_intervals: usize,
     /// The mask actions are laid out in.
     pub mask: Mask,
@@ -91,7 +98,8 @@ pub(crate) struct StepOutcome {
     pub(crate) step: u64,
     /// The reporting interval the step closed.
     pub(crate) interval: u64,
-    /// Records the routers reported for the interval.
+    /// Records the routers reported per interval, averaged over the window (the interval's own count when
+    /// the window is one interval).
     pub(crate) records: f64,
     pub(crate) imbalance: f64,
     pub(crate) nmad: f64,
@@ -107,7 +115,8 @@ struct StepState {
     /// When each open interval's first report arrived (its deadline runs from there).
     first_seen: BTreeMap<u64, Instant>,
     steps: u64,
-    /// Observation and action of the previous step, waiting for their reward.
+    /// Observation and action of the previous step, waiting for their reward. In COLLECT the action is
+    /// the behaviour's pair counts of the same interval as the observation, not of the next one.
     last: Option<(Vec<f32>, Vec<f32>)>,
 }
 
@@ -239,6 +248,10 @@ impl Session {
             .collect()
     }
 
+    /// Turns a closed interval into step t: features → obs_t and r_t; in SERVE and TRAIN, a_t from the
+    /// policy, published at once as table `step = t`; in COLLECT, a_t = this interval's pair counts, not
+    /// published. Then records `(obs_{t-1}, a_{t-1}, r_t, obs_t)` and keeps `(obs_t, a_t)` for the next
+    /// step. `None` (the step skipped and logged) when the measurements give no features.
     fn close_step(&self, state: &mut StepState, closed: ClosedStep) -> Option<StepOutcome> {
         let started = Instant::now();
         state.first_seen.remove(&closed.interval);
@@ -263,22 +276,25 @@ impl Session {
                     model_version: self.policy.version(),
                     action: a.clone(),
                 };
-                // No receiver is fine: routers may subscribe later and get the latest table then.
-                let _ = self.tables.send(update);
+                // No receiver is fine: routers may subscribe later and get the latest table then. Hence
+                // `send_replace`: `send` leaves the old value in place when no one is subscribed.
+                self.tables.send_replace(update);
                 a.iter().map(|&x| x as f32).collect()
             }
         };
         let reply = started.elapsed();
         if let Some((obs, prev_action)) = previous {
-            let experience = Experience {
+            self.record(Transition {
+                step,
                 obs,
                 action: prev_action,
                 reward: f.reward as f32,
                 next_obs: f.obs.clone(),
                 terminated: false,
                 truncated,
-            };
-            self.record(experience, step, f.balance.imbalance, f.balance.nmad);
+                imbalance: f.balance.imbalance,
+                nmad: f.balance.nmad,
+            });
         }
         state.last = Some((f.obs, action));
         Some(StepOutcome {
@@ -293,23 +309,13 @@ impl Session {
         })
     }
 
-    fn record(&self, experience: Experience, step: u64, imbalance: f64, nmad: f64) {
+    /// Hands a step's transition to learning (TRAIN) or to the offline dataset (COLLECT).
+    fn record(&self, t: Transition) {
         match self.spec.mode {
-            Mode::Train => self.policy.learn(experience),
+            Mode::Train => self.policy.learn(t),
             Mode::Collect => {
                 if let Some(writer) = &self.offline {
                     let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-                    let t = Transition {
-                        step,
-                        obs: experience.obs,
-                        action: experience.action,
-                        reward: experience.reward,
-                        next_obs: experience.next_obs,
-                        terminated: experience.terminated,
-                        truncated: experience.truncated,
-                        imbalance,
-                        nmad,
-                    };
                     // Flushed per step: a crash loses at most the step being written.
                     if let Err(e) = w.write(&t).and_then(|()| w.flush()) {
                         tracing::error!(session = %self.id, cause = %e, "offline transition not written");
