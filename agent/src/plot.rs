@@ -245,26 +245,163 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A decoded chart: 8-bit RGB, row-major, `y` growing downwards.
+    pub(crate) struct Image {
+        pub(crate) width: usize,
+        pub(crate) height: usize,
+        rgb: Vec<u8>,
+    }
+
+    impl Image {
+        /// Decodes the PNG at `path`, checking it is what the chart functions write (8-bit RGB).
+        pub(crate) fn read(path: &Path) -> Self {
+            let file = std::fs::File::open(path).unwrap();
+            let mut reader = png::Decoder::new(file).read_info().unwrap();
+            let mut rgb = vec![0; reader.output_buffer_size()];
+            let info = reader.next_frame(&mut rgb).unwrap();
+            assert_eq!(
+                (info.color_type, info.bit_depth),
+                (png::ColorType::Rgb, png::BitDepth::Eight)
+            );
+            rgb.truncate(info.buffer_size());
+            Self {
+                width: info.width as usize,
+                height: info.height as usize,
+                rgb,
+            }
+        }
+
+        /// Every pixel of exactly `color`, as `(x, y)`.
+        pub(crate) fn pixels_of(&self, color: (u8, u8, u8)) -> Vec<(usize, usize)> {
+            let (r, g, b) = color;
+            self.rgb
+                .chunks_exact(3)
+                .enumerate()
+                .filter(|(_, p)| p == &[r, g, b])
+                .map(|(i, _)| (i % self.width, i / self.width))
+                .collect()
+        }
+    }
+
+    /// A block of one colour: a run of adjacent columns holding it, and the rows it spans.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Block {
+        pub(crate) left: usize,
+        pub(crate) right: usize,
+        pub(crate) top: usize,
+        pub(crate) bottom: usize,
+    }
+
+    impl Block {
+        pub(crate) fn height(&self) -> usize {
+            self.bottom - self.top + 1
+        }
+    }
+
+    /// The blocks of `color` in `image`, left to right (the bars of a bar chart).
+    pub(crate) fn blocks_of(image: &Image, color: (u8, u8, u8)) -> Vec<Block> {
+        let mut rows: Vec<Option<(usize, usize)>> = vec![None; image.width];
+        for (x, y) in image.pixels_of(color) {
+            let r = rows[x].get_or_insert((y, y));
+            *r = (r.0.min(y), r.1.max(y));
+        }
+        let mut blocks: Vec<Block> = Vec::new();
+        for (x, r) in rows.iter().enumerate() {
+            let Some((top, bottom)) = *r else { continue };
+            match blocks.last_mut() {
+                Some(b) if b.right + 1 == x => {
+                    b.right = x;
+                    b.top = b.top.min(top);
+                    b.bottom = b.bottom.max(bottom);
+                }
+                _ => blocks.push(Block {
+                    left: x,
+                    right: x,
+                    top,
+                    bottom,
+                }),
+            }
+        }
+        blocks
+    }
+
+    /// The row holding the most pixels of `color` (a horizontal line of that colour).
+    pub(crate) fn fullest_row(image: &Image, color: (u8, u8, u8)) -> (usize, usize) {
+        let mut per_row = vec![0; image.height];
+        for (_, y) in image.pixels_of(color) {
+            per_row[y] += 1;
+        }
+        let (row, &count) = per_row
+            .iter()
+            .enumerate()
+            .max_by_key(|&(y, c)| (*c, std::cmp::Reverse(y)))
+            .unwrap();
+        (row, count)
+    }
+
+    fn median(mut v: Vec<usize>) -> usize {
+        v.sort_unstable();
+        v[v.len() / 2]
+    }
+
     #[test]
-    fn draws_a_png() {
+    fn a_line_chart_draws_each_series_where_its_data_is() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curve.png");
-        let s = Series {
-            label: "loss".into(),
-            points: (0..50).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect(),
+        let rising = Series {
+            label: "rising".into(),
+            points: (0..50).map(|i| (i as f64, i as f64)).collect(),
         };
-        line_chart(&path, "test", "step", "loss", &[s]).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let falling = Series {
+            label: "falling".into(),
+            points: (0..50).map(|i| (i as f64, 49.0 - i as f64)).collect(),
+        };
+        line_chart(&path, "test", "step", "value", &[rising, falling]).unwrap();
+        let image = Image::read(&path);
+        assert_eq!((image.width, image.height), (1000, 600));
+        for (i, rises) in [(0, true), (1, false)] {
+            let pixels = image.pixels_of(Palette99::pick(i).rgb());
+            // A line across the plot, not just its legend sample (20 px).
+            let xs: Vec<usize> = pixels.iter().map(|p| p.0).collect();
+            let (left, right) = (*xs.iter().min().unwrap(), *xs.iter().max().unwrap());
+            assert!(
+                right - left > image.width / 2 && pixels.len() > 500,
+                "series {i}: {} pixels over columns {left}..={right}",
+                pixels.len()
+            );
+            // Its shape: the median row of its leftmost quarter against that of its rightmost quarter
+            // (rows grow downwards, so a rising series ends higher up, at a smaller row).
+            let quarter = (right - left) / 4;
+            let rows_in = |lo: usize, hi: usize| {
+                median(
+                    pixels
+                        .iter()
+                        .filter(|p| (lo..=hi).contains(&p.0))
+                        .map(|p| p.1)
+                        .collect(),
+                )
+            };
+            let (start, end) = (rows_in(left, left + quarter), rows_in(right - quarter, right));
+            let climb = start as f64 - end as f64;
+            let expected = if rises { 1.0 } else { -1.0 };
+            assert!(
+                climb * expected > image.height as f64 / 4.0,
+                "series {i} ({}): from row {start} to row {end}",
+                if rises { "rising" } else { "falling" }
+            );
+        }
+        // A colour no series has is nowhere: the counts above come from the series.
+        assert!(image.pixels_of(Palette99::pick(2).rgb()).is_empty());
+
         let empty = line_chart(&path, "t", "x", "y", &[]).unwrap_err();
         assert!(empty.to_string().contains("curve.png"), "{empty}");
     }
 
     #[test]
-    fn draws_a_bar_chart() {
+    fn a_bar_chart_draws_bars_in_proportion_under_the_reference() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bars.png");
         let bars: Vec<Bar> = [("hash", 2000.0), ("shuffle", 11000.0), ("none", f64::NAN)]
@@ -279,9 +416,43 @@ mod tests {
             value: 12000.0,
         };
         bar_chart(&path, "test", "records/s", &bars, Some(&capacity)).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let image = Image::read(&path);
+        let drawn = blocks_of(&image, (70, 130, 180));
+        check_bars(&image, &drawn, &[2000.0, 11000.0], 12000.0);
+
         let empty = bar_chart(&path, "t", "y", &[], None).unwrap_err();
         assert!(empty.to_string().contains("bars.png"), "{empty}");
+    }
+
+    /// Checks that `drawn` are bars of `values` (left to right, on one baseline, heights in proportion)
+    /// and that the red reference line sits at `reference` on the same scale.
+    pub(crate) fn check_bars(image: &Image, drawn: &[Block], values: &[f64], reference: f64) {
+        assert_eq!(drawn.len(), values.len(), "bars: {drawn:?}");
+        let (tallest, value) = drawn
+            .iter()
+            .zip(values)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap();
+        let per_unit = tallest.height() as f64 / value;
+        for (bar, value) in drawn.iter().zip(values) {
+            assert!(
+                bar.bottom.abs_diff(tallest.bottom) <= 1,
+                "one baseline: {drawn:?}"
+            );
+            let expected = value * per_unit;
+            assert!(
+                (bar.height() as f64 - expected).abs() <= 0.03 * tallest.height() as f64 + 2.0,
+                "bar of {value}: {} px, expected {expected:.0} ({drawn:?})",
+                bar.height()
+            );
+        }
+        let (row, count) = fullest_row(image, (255, 0, 0));
+        assert!(count > image.width / 2, "a reference line across the chart");
+        let above_baseline = (tallest.bottom - row) as f64;
+        let expected = reference * per_unit;
+        assert!(
+            (above_baseline - expected).abs() <= 0.03 * expected + 2.0,
+            "reference at {above_baseline} px above the baseline, expected {expected:.0}"
+        );
     }
 }

@@ -212,6 +212,7 @@ pub fn render(rows: &[SweepRow], capacity: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plot::tests::{Block, Image, blocks_of, check_bars};
 
     const SUMMARY: &str = "partitioner,max_rate,p50_ms,p99_ms,imbalance,nmad,hot_fragmentation\n\
                            hash,1900,12.50,80.00,1.6000,0.4000,1.00\n\
@@ -239,8 +240,19 @@ mod tests {
 
         let png = dir.path().join("throughput.png");
         let table = run(&summary, &png, None).unwrap();
-        assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
         assert!(table.contains("0.917"), "shuffle at 11000/12000:\n{table}");
+        // The chart: one bar per measured rate, in summary order and in proportion, under the capacity
+        // read beside the summary. dalton-original's rate 0 draws at most a hairline.
+        let image = Image::read(&png);
+        let (bars, hairlines): (Vec<Block>, Vec<Block>) = blocks_of(&image, (70, 130, 180))
+            .into_iter()
+            .partition(|b| b.height() > 2);
+        assert!(hairlines.len() <= 1, "{hairlines:?}");
+        check_bars(&image, &bars, &[1900.0, 11000.0], 12000.0);
+        assert!(
+            hairlines.iter().all(|h| h.left > bars[1].right),
+            "the zero bar is the last: {hairlines:?}"
+        );
     }
 
     #[test]

@@ -1,16 +1,25 @@
 //! The router's agent link against the real agent on loopback: a linked router's reports close steps
 //! and its tables arrive and are applied; when the agent stops, the router keeps routing with the last
-//! table, falls back to the baseline after `fallback_after_ms`, and returns to the agent's tables once a
-//! new agent answers on the same port. Routers of one job share one link in a process, and links of one
-//! job in different processes (stood for by two addresses of the same agent) share one session by key.
-//! Every wait is bounded.
+//! table, falls back to the baseline exactly `fallback_after_ms` after it saw the link down, and returns
+//! to the agent's tables once a new agent answers on the same port. Routers of one job share one link in
+//! a process, and links of one job in different processes (stood for by two addresses of the same agent)
+//! share one session by key.
+//!
+//! No outcome depends on the wall clock. The routers read a [`ManualClock`] the test moves: reporting
+//! intervals and the fallback timer advance only when the test says so, so "not before the timeout" and
+//! "at the timeout" are checked at exact clock readings. Whatever happens on the link's own thread and
+//! in the agent (connecting, reports answered, tables published) is awaited as a condition on the link's
+//! counters; [`DEADLINE`] bounds each wait only to fail a test that hangs.
 
 use sas_agent::server::{self, InitialTableFactory, ServeConfig, ServeError};
+use sas_agent_link::clock::{Clock, ManualClock};
+use sas_agent_link::linked_router::CHECK_EVERY;
 use sas_agent_link::{LinkedRouter, StatusSnapshot, WorkerInterval, WorkerReporter};
 use sas_router::params::Params;
+use sas_router::partitioner::build;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
@@ -18,8 +27,17 @@ use tokio::time::timeout;
 const WORKERS: u32 = 4;
 const INTERVAL_MS: u64 = 100;
 const FALLBACK_AFTER_MS: u64 = 600;
-/// The longest any phase may take.
-const PHASE: Duration = Duration::from_secs(5);
+/// How long any wait may take before the test fails. A failure deadline, never an oracle: every wait
+/// returns as soon as its condition holds.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// How often a waiting job looks at its counters again. When the job's clock runs, it also moves one
+/// interval per look: this sets how fast the test goes, not what it observes.
+const POLL: Duration = Duration::from_millis(20);
+/// Records per router per look: more than two checks' worth, so each router looks at its clock, its link
+/// and its table slot at least twice.
+const BURST: u32 = 2 * CHECK_EVERY + 88;
+/// Where the routers' clock starts: 2001-09-09, interval-aligned.
+const T0: u64 = 1_000_000_000_000;
 
 struct Agent {
     stop: oneshot::Sender<()>,
@@ -43,7 +61,7 @@ fn start_agent(listener: TcpListener, metrics: TcpListener) -> Agent {
 impl Agent {
     async fn stop(self) {
         let _ = self.stop.send(());
-        timeout(PHASE, self.handle)
+        timeout(DEADLINE, self.handle)
             .await
             .expect("the agent stops in time")
             .unwrap()
@@ -69,23 +87,32 @@ fn params_at(address: &str, routers: u32, key: &str) -> Params {
     Params::parse(&yaml, "router_link.rs").unwrap()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+/// Whether a waiting job moves its clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// One interval per look: routers and workers report every interval, so steps close.
+    Tick,
+    /// The clock stands still: no interval ends and the fallback timer does not move.
+    Hold,
 }
 
-/// A job in miniature: routers route bursts of records (more than one check's worth) and workers report
-/// each finished wall-clock interval, until `done` holds for router 0's status or `limit` passes.
+/// A job in miniature on one clock: routers route bursts of records, and at each tick the clock moves
+/// one interval, after which every router reports the finished interval (at its next check) and so does
+/// every worker.
 struct Job {
-    routers: Vec<LinkedRouter>,
+    routers: Vec<LinkedRouter<ManualClock>>,
     workers: Vec<WorkerReporter>,
+    clock: ManualClock,
+    /// The interval being counted.
     interval: u64,
     key: u64,
 }
 
 impl Job {
     fn new(params: &Params, with_workers: bool) -> Self {
+        let clock = ManualClock::new(T0);
         let routers = (0..params.routers)
-            .map(|r| LinkedRouter::open(params, "", r).unwrap())
+            .map(|r| LinkedRouter::open_with_clock(params, "", r, clock.clone()).unwrap())
             .collect();
         let workers = if with_workers {
             (0..WORKERS)
@@ -94,52 +121,90 @@ impl Job {
         } else {
             Vec::new()
         };
-        Self::of(routers, workers)
+        Self::of(routers, workers, clock)
     }
 
-    fn of(routers: Vec<LinkedRouter>, workers: Vec<WorkerReporter>) -> Self {
+    fn of(routers: Vec<LinkedRouter<ManualClock>>, workers: Vec<WorkerReporter>, clock: ManualClock) -> Self {
         Self {
             routers,
             workers,
-            interval: now_ms() / INTERVAL_MS,
+            interval: clock.now_ms() / INTERVAL_MS,
+            clock,
             key: 0,
         }
     }
 
+    /// Router 0's view of its link.
     fn status(&self) -> StatusSnapshot {
         self.routers[0].status()
     }
 
-    async fn run_until(&mut self, limit: Duration, done: impl Fn(&StatusSnapshot) -> bool) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            for router in &mut self.routers {
-                for _ in 0..600 {
-                    let w = router.route(self.key % 100, 0);
-                    assert!(w < WORKERS, "worker {w}");
-                    self.key += 1;
-                }
+    /// Routes [`BURST`] records on every router.
+    fn route_burst(&mut self) {
+        for router in &mut self.routers {
+            for _ in 0..BURST {
+                let w = router.route(self.key % 100, 0);
+                assert!(w < WORKERS, "worker {w}");
+                self.key += 1;
             }
-            let interval = now_ms() / INTERVAL_MS;
-            if interval != self.interval {
-                for w in &self.workers {
-                    let load = WorkerInterval {
-                        interval: self.interval,
-                        busy_ms: 40.0,
-                        backpressured_ms: 0.0,
-                        interval_ms: INTERVAL_MS as f64,
-                        records_in: 100,
-                    };
-                    w.report(&load).unwrap();
-                }
-                self.interval = interval;
+        }
+    }
+
+    /// Moves the clock one interval on; every router and every worker reports the finished interval.
+    fn tick(&mut self) {
+        self.clock.advance(INTERVAL_MS);
+        self.route_burst();
+        for w in &self.workers {
+            let load = WorkerInterval {
+                interval: self.interval,
+                busy_ms: 40.0,
+                backpressured_ms: 0.0,
+                interval_ms: INTERVAL_MS as f64,
+                records_in: 100,
+            };
+            w.report(&load).unwrap();
+        }
+        self.interval += 1;
+    }
+
+    /// Routes (ticking or not) until `done` holds for every router's status; false if [`DEADLINE`]
+    /// passes first.
+    async fn run_until(&mut self, pace: Pace, done: impl Fn(&StatusSnapshot) -> bool) -> bool {
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            match pace {
+                Pace::Tick => self.tick(),
+                Pace::Hold => self.route_burst(),
             }
-            if done(&self.status()) {
+            if self.routers.iter().all(|r| done(&r.status())) {
                 return true;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(POLL).await;
         }
         false
+    }
+}
+
+/// Asserts that `other` reads the same link counters as `job`'s router 0. The counters only grow, so
+/// read between two reads of router 0 each must lie between them; a handle on another link would show
+/// its own counts (its own reports sent, above all), whatever the timing.
+fn assert_same_link(job: &Job, other: impl Fn() -> StatusSnapshot, what: &str) {
+    let counters: [(&str, fn(&StatusSnapshot) -> u64); 5] = [
+        ("tables_received", |s| s.tables_received),
+        ("last_table_step", |s| s.last_table_step),
+        ("reports_sent", |s| s.reports_sent),
+        ("reports_dropped", |s| s.reports_dropped),
+        ("reconnects", |s| s.reconnects),
+    ];
+    let (first, theirs, last) = (job.status(), other(), job.status());
+    for (name, read) in counters {
+        assert!(
+            read(&first) <= read(&theirs) && read(&theirs) <= read(&last),
+            "{what} is not on router 0's link: {name} {} not within {}..={}",
+            read(&theirs),
+            read(&first),
+            read(&last)
+        );
     }
 }
 
@@ -152,24 +217,24 @@ async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
 
     // Router only: a step can close (at its deadline) only if the router's reports reach the agent.
     let mut job = Job::new(&params, false);
-    let stepped = job.run_until(PHASE, |s| s.last_table_step >= 1).await;
-    let s = job.status();
-    assert!(stepped, "no step closed from the router's reports: {s:?}");
+    let stepped = job
+        .run_until(Pace::Tick, |s| {
+            s.last_table_step >= 1 && s.connected && s.reports_sent >= 1 && s.tables_applied >= 2
+        })
+        .await;
     assert!(
-        s.connected && s.reports_sent >= 1 && s.tables_applied >= 2,
-        "{s:?}"
+        stepped,
+        "no step closed from the router's reports, or its table was not applied: {:?}",
+        job.status()
     );
 
     // With the workers: steps close as soon as every report is in, tables keep coming and are applied.
-    let mut job = Job {
-        workers: (0..WORKERS)
-            .map(|w| WorkerReporter::open(&params, w).unwrap())
-            .collect(),
-        ..job
-    };
+    job.workers = (0..WORKERS)
+        .map(|w| WorkerReporter::open(&params, w).unwrap())
+        .collect();
     let before = job.status();
     let flowing = job
-        .run_until(PHASE, |s| {
+        .run_until(Pace::Tick, |s| {
             s.last_table_step >= before.last_table_step + 3 && s.tables_applied >= before.tables_applied + 3
         })
         .await;
@@ -178,40 +243,50 @@ async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
         "tables stopped: before {before:?}, now {:?}",
         job.status()
     );
-    assert_eq!(
-        job.workers[0].status().tables_received,
-        job.status().tables_received,
-        "one link"
-    );
+    assert_same_link(&job, || job.workers[0].status(), "worker 0");
 
-    // The agent stops: the router keeps routing with its last table until the timeout...
-    // Timed from before the stop: the link can see the agent go while `stop` is still waiting for its
-    // tasks, and the fallback timeout runs from that moment.
-    let stopped_at = Instant::now();
+    // The agent stops. From here the clock stands still until the test moves it, so the fallback timer
+    // starts at `down_at`, whenever the link notices.
+    let down_at = job.clock.now_ms();
     agent.stop().await;
-    let down = job.run_until(PHASE, |s| !s.connected).await;
-    assert!(down, "the link did not notice the agent left");
+    let down = job.run_until(Pace::Hold, |s| !s.connected).await;
+    assert!(down, "the link did not notice the agent left: {:?}", job.status());
+    // Every table the old agent sent is in the slot by now; this burst applies the newest, and its
+    // later check sees the link down at `down_at`.
+    job.route_burst();
     let applied = job.status().tables_applied;
-    job.run_until(Duration::from_millis(FALLBACK_AFTER_MS / 3), |_| false)
-        .await;
+    let dropped = job.status().reports_dropped;
+
+    // The router keeps routing with its last table until the timeout...
+    job.clock.advance(FALLBACK_AFTER_MS - 1);
+    job.route_burst();
     let s = job.status();
-    if stopped_at.elapsed() < Duration::from_millis(FALLBACK_AFTER_MS) {
-        assert!(!s.fallback_active, "fell back before the timeout: {s:?}");
-        assert_eq!(job.routers[0].active_name(), "saspartitioner");
-    }
+    assert!(
+        !s.fallback_active,
+        "fell back {} ms after the link went down, before the timeout: {s:?}",
+        job.clock.now_ms() - down_at
+    );
+    assert_eq!(job.routers[0].active_name(), "saspartitioner");
     assert_eq!(
         s.tables_applied, applied,
         "no table can arrive while the agent is away"
     );
 
-    // ...then routes with the fallback baseline.
-    let fell_back = job.run_until(PHASE, |s| s.fallback_active).await;
-    assert!(fell_back, "no fallback: {:?}", job.status());
-    assert!(stopped_at.elapsed() >= Duration::from_millis(FALLBACK_AFTER_MS));
-    assert_eq!(job.routers[0].active_name(), "hash");
+    // ...then, at the timeout, routes with the fallback baseline.
+    job.clock.advance(1);
+    job.route_burst();
     assert!(
-        job.status().reports_dropped > 0,
-        "reports without a session are dropped and counted"
+        job.status().fallback_active,
+        "no fallback at the timeout: {:?}",
+        job.status()
+    );
+    assert_eq!(job.routers[0].active_name(), "hash");
+    // The interval that ended with the clock's move was reported into a link without a session.
+    let counted = job.run_until(Pace::Hold, |s| s.reports_dropped > dropped).await;
+    assert!(
+        counted,
+        "reports without a session are dropped and counted: {:?}",
+        job.status()
     );
 
     // A new agent on the same port: the link reconnects, re-opens the session and tables flow again.
@@ -219,17 +294,18 @@ async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
     let agent = start_agent(listener, bind_any().await);
     let received = job.status().tables_received;
     let back = job
-        .run_until(PHASE, |s| {
+        .run_until(Pace::Tick, |s| {
             s.connected && !s.fallback_active && s.tables_received > received && s.reconnects >= 1
         })
         .await;
     assert!(back, "did not come back: {:?}", job.status());
     assert_eq!(job.routers[0].active_name(), "saspartitioner");
 
-    // Closing every handle stops the link in bounded time.
-    let closing = Instant::now();
-    drop(job);
-    assert!(closing.elapsed() < PHASE);
+    // Closing every handle stops the link (joins its thread) without hanging.
+    timeout(DEADLINE, tokio::task::spawn_blocking(move || drop(job)))
+        .await
+        .expect("the link stops in time")
+        .unwrap();
     agent.stop().await;
 }
 
@@ -240,15 +316,19 @@ async fn routers_of_one_job_share_one_link_and_session() {
     let agent = start_agent(listener, bind_any().await);
     let params = params(addr, 2, "router-link-shared");
     let mut job = Job::new(&params, true);
-    let stepped = job.run_until(PHASE, |s| s.last_table_step >= 3).await;
-    assert!(stepped, "{:?}", job.status());
-    // One link: both routers read the same counters; both applied the tables.
-    let (a, b) = (job.routers[0].status(), job.routers[1].status());
-    assert_eq!(
-        (a.tables_received, a.reconnects),
-        (b.tables_received, b.reconnects)
+    // Both routers applied tables beyond the initial one.
+    let stepped = job
+        .run_until(Pace::Tick, |s| s.last_table_step >= 3 && s.tables_applied >= 2)
+        .await;
+    assert!(
+        stepped,
+        "{:?} / {:?}",
+        job.routers[0].status(),
+        job.routers[1].status()
     );
-    assert!(b.tables_applied >= 2, "{b:?}");
+    // One link: router 1 reads router 0's counters (with one link per router, each would count its own
+    // router's reports).
+    assert_same_link(&job, || job.routers[1].status(), "router 1");
     // A router index outside the job, or a worker outside it, is refused naming the setting.
     let e = LinkedRouter::open(&params, "", 2).unwrap_err().to_string();
     assert!(e.contains("`router index` = 2"), "{e}");
@@ -259,20 +339,35 @@ async fn routers_of_one_job_share_one_link_and_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_router_whose_agent_never_answers_falls_back_and_keeps_routing() {
+async fn a_router_whose_agent_never_answers_falls_back_at_the_timeout_and_keeps_routing() {
     // A port nobody listens on.
     let addr = bind_any().await.local_addr().unwrap();
     let params = params(addr, 1, "router-link-absent");
-    let started = Instant::now();
+    // The router counts the link as down from its creation, at T0.
     let mut job = Job::new(&params, true);
-    let fell_back = job.run_until(PHASE, |s| s.fallback_active).await;
+    job.clock.advance(FALLBACK_AFTER_MS - 1);
+    job.route_burst();
+    assert!(
+        !job.status().fallback_active,
+        "fell back before the timeout: {:?}",
+        job.status()
+    );
+    assert_eq!(job.routers[0].active_name(), "saspartitioner");
+    job.clock.advance(1);
+    job.route_burst();
     let s = job.status();
-    assert!(fell_back, "{s:?}");
-    assert!(started.elapsed() >= Duration::from_millis(FALLBACK_AFTER_MS));
+    assert!(s.fallback_active, "no fallback at the timeout: {s:?}");
+    assert_eq!(job.routers[0].active_name(), "hash");
     assert!(
         !s.connected && s.tables_received == 0 && s.reports_sent == 0,
         "{s:?}"
     );
+    // It keeps routing, exactly as the fallback baseline does.
+    let mut hash = build("hash", &params.router_config()).unwrap();
+    for key in 0..10 * u64::from(CHECK_EVERY) {
+        assert_eq!(job.routers[0].route(key, 0), hash.route(key, 0), "key {key}");
+    }
+    assert!(job.status().fallback_active);
     let e = job.workers[0]
         .report(&WorkerInterval {
             interval: 1,
@@ -303,19 +398,28 @@ async fn links_of_one_job_in_two_processes_share_one_session_by_key() {
         2,
         "router-link-keyed",
     );
+    let clock = ManualClock::new(T0);
     let routers = vec![
-        LinkedRouter::open(&here, "", 0).unwrap(),
-        LinkedRouter::open(&there, "", 1).unwrap(),
+        LinkedRouter::open_with_clock(&here, "", 0, clock.clone()).unwrap(),
+        LinkedRouter::open_with_clock(&there, "", 1, clock.clone()).unwrap(),
     ];
     let workers = (0..WORKERS)
         .map(|w| WorkerReporter::open(if w < 2 { &here } else { &there }, w).unwrap())
         .collect();
-    let mut job = Job::of(routers, workers);
-    let stepped = job.run_until(PHASE, |s| s.last_table_step >= 3).await;
-    assert!(stepped, "{:?}", job.status());
-    let other = job.routers[1].status();
-    assert!(other.connected && other.last_table_step >= 3, "{other:?}");
-    let body = timeout(PHASE, fetch_metrics(metrics_addr)).await.unwrap();
+    let mut job = Job::of(routers, workers, clock);
+    // Steps close only when the reports of both links are in (or at their deadline): both links see
+    // the session's tables.
+    let stepped = job
+        .run_until(Pace::Tick, |s| s.connected && s.last_table_step >= 3)
+        .await;
+    assert!(
+        stepped,
+        "{:?} / {:?}",
+        job.routers[0].status(),
+        job.routers[1].status()
+    );
+    // Both links are connected, so both opened their session; the agent holds one.
+    let body = timeout(DEADLINE, fetch_metrics(metrics_addr)).await.unwrap();
     assert!(body.contains("sas_agent_sessions 1\n"), "{body}");
     drop(job);
     agent.stop().await;
@@ -331,13 +435,14 @@ async fn fetch_metrics(addr: SocketAddr) -> String {
     body
 }
 
-/// Binds `addr` again (retrying briefly while the old socket is released).
+/// Binds `addr` again, retrying while the old socket is released (until [`DEADLINE`]).
 async fn rebind(addr: SocketAddr) -> TcpListener {
-    for _ in 0..50 {
-        if let Ok(listener) = TcpListener::bind(addr).await {
-            return listener;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) if Instant::now() >= deadline => panic!("cannot bind {addr} again: {e}"),
+            Err(_) => tokio::time::sleep(POLL).await,
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("cannot bind {addr} again");
 }

@@ -67,10 +67,27 @@ impl LinkedRouter<WallClock> {
     /// [`LinkError::Config`] for a router index `>= routers`, a partitioner that cannot be built, or a
     /// primary that cannot apply tables in `serve`/`train` mode; otherwise as [`LinkRef::acquire`].
     pub fn open(params: &Params, partitioner: &str, router: u32) -> Result<Self, LinkError> {
+        Self::open_with_clock(params, partitioner, router, WallClock)
+    }
+}
+
+impl<C: Clock> LinkedRouter<C> {
+    /// As [`LinkedRouter::open`], numbering intervals and timing the fallback by `clock`: tests against a
+    /// real agent drive a [`ManualClock`](super::clock::ManualClock), so no outcome depends on the wall
+    /// clock.
+    ///
+    /// # Errors
+    /// As [`LinkedRouter::open`].
+    pub fn open_with_clock(
+        params: &Params,
+        partitioner: &str,
+        router: u32,
+        clock: C,
+    ) -> Result<Self, LinkError> {
         // Build first: a bad setting must not start a link.
         let parts = Parts::new(params, partitioner, router)?;
         let link = LinkRef::acquire(params)?;
-        Ok(Self::assemble(params, parts, link, WallClock))
+        Ok(Self::assemble(params, parts, link, clock))
     }
 }
 

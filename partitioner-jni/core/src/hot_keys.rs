@@ -138,7 +138,7 @@ impl OnlineHotKeys {
         Ok(Self {
             summary: SpaceSaving::new(config.capacity),
             slots: vec![None; slots],
-            ranks: KeyMap::default(),
+            ranks: KeyMap::with_capacity_and_hasher(slots, Default::default()),
             since_tick: 0,
             tick_records: config.tick_records,
             enter,
@@ -181,15 +181,20 @@ impl OnlineHotKeys {
             }
         }
         // Newcomers: the most frequent keys whose guaranteed share reaches `enter` fill free ranks.
-        let incumbent: KeyMap<u64, ()> = self.slots.iter().flatten().map(|s| (s.key, ())).collect();
-        let mut newcomers =
-            self.summary.top(self.slots.len()).into_iter().filter(|e| {
-                !incumbent.contains_key(&e.key) && (e.count - e.error) as f64 / total >= self.enter
+        // (Nothing below allocates: a tick runs on the record path.)
+        let mut candidates = self.summary.top_iter(self.slots.len());
+        for rank in 0..self.slots.len() {
+            if self.slots[rank].is_some() {
+                continue;
+            }
+            // A key placed here is not met again: `top_iter` yields each key once.
+            let newcomer = candidates.by_ref().find(|e| {
+                !self.slots.iter().flatten().any(|s| s.key == e.key)
+                    && (e.count - e.error) as f64 / total >= self.enter
             });
-        for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
-            match newcomers.next() {
+            match newcomer {
                 Some(e) => {
-                    *slot = Some(Slot {
+                    self.slots[rank] = Some(Slot {
                         key: e.key,
                         ticks_below: 0,
                     })
@@ -197,11 +202,12 @@ impl OnlineHotKeys {
                 None => break,
             }
         }
+        drop(candidates);
         // Sticky re-ranking: bubble a key up only past keys it beats by the hysteresis margin; free ranks
         // sink to the end so the widest mask ranges go to real keys.
         let margin = 1.0 + self.rank_hysteresis;
         let score = |s: &Option<Slot>| s.map_or(-1.0, |s| count_of(&self.summary, s.key) as f64);
-        let mut slots = self.slots.clone();
+        let slots = &mut self.slots;
         for i in 1..slots.len() {
             let mut j = i;
             while j > 0
@@ -212,13 +218,13 @@ impl OnlineHotKeys {
                 j -= 1;
             }
         }
-        self.slots = slots;
-        self.ranks = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(r, s)| s.map(|s| (s.key, r as u32)))
-            .collect();
+        self.ranks.clear();
+        self.ranks.extend(
+            self.slots
+                .iter()
+                .enumerate()
+                .filter_map(|(r, s)| s.map(|s| (s.key, r as u32))),
+        );
         self.summary.decay();
     }
 }

@@ -9,6 +9,7 @@
 //! which turns the summary into an exponentially weighted sliding window.
 
 use crate::fast_map::KeyMap;
+use std::cmp::Reverse;
 
 #[derive(Debug, Clone, Copy)]
 struct Counter {
@@ -105,18 +106,41 @@ impl SpaceSaving {
 
     /// Monitored keys, largest count first (ties: smaller key first, so the order is deterministic).
     pub fn top(&self, k: usize) -> Vec<Estimate> {
-        let mut all: Vec<Estimate> = self
-            .counters
-            .iter()
-            .map(|c| Estimate {
-                key: c.key,
-                count: c.count,
-                error: c.error,
-            })
-            .collect();
+        let mut all: Vec<Estimate> = self.estimates().collect();
         all.sort_unstable_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
         all.truncate(k);
         all
+    }
+
+    /// The first `k` keys of [`top`](Self::top), in its order, found without allocating: each is one scan
+    /// of the counters, so this is for a small `k` on the record path.
+    pub fn top_iter(&self, k: usize) -> impl Iterator<Item = Estimate> + '_ {
+        // `a` comes before `b`: a larger count, or the same count and a smaller key (keys are unique).
+        let before = |a: &Estimate, b: &Estimate| (a.count, Reverse(a.key)) > (b.count, Reverse(b.key));
+        let mut last: Option<Estimate> = None;
+        std::iter::from_fn(move || {
+            let next = self
+                .estimates()
+                .filter(|e| last.is_none_or(|l| before(&l, e)))
+                .reduce(|best, e| if before(&e, &best) { e } else { best })?;
+            last = Some(next);
+            Some(next)
+        })
+        .take(k)
+    }
+
+    /// Every monitored key, in no particular order.
+    pub fn estimates(&self) -> impl Iterator<Item = Estimate> + '_ {
+        self.counters.iter().map(|c| Estimate {
+            key: c.key,
+            count: c.count,
+            error: c.error,
+        })
+    }
+
+    /// The number of counters kept at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Halves every counter, error and the total: old occurrences weigh half as much as new ones.
@@ -217,6 +241,17 @@ mod tests {
                     None => prop_assert!(n <= stream.len() as u64 / cap as u64),
                 }
             }
+        }
+
+        // `top_iter` (no allocation, one scan per key) gives exactly `top`'s keys in `top`'s order,
+        // ties included (small key ranges make equal counts common).
+        #[test]
+        fn top_iter_is_top(stream in prop::collection::vec(0u64..12, 0..300), cap in 1usize..10, k in 0usize..12) {
+            let mut s = SpaceSaving::new(cap);
+            for &key in &stream {
+                s.observe(key);
+            }
+            prop_assert_eq!(s.top_iter(k).collect::<Vec<_>>(), s.top(k));
         }
     }
 }

@@ -17,14 +17,18 @@ pub struct DChoices {
     recompute_every: u64,
     since_recompute: u64,
     d: u32,
+    /// Scratch for the head's shares in `recompute_d`, kept so the record path does not allocate.
+    head_shares: Vec<f64>,
 }
 
 impl DChoices {
     /// A D-Choices partitioner; θ defaults to 1/(5P), ε to 0.001.
     pub fn new(config: &RouterConfig) -> Result<Self, ConfigError> {
+        let head = Head::new(config)?;
         Ok(Self {
             n: config.workers,
-            head: Head::new(config)?,
+            head_shares: Vec::with_capacity(head.summary.capacity()),
+            head,
             sent: vec![0; config.workers as usize],
             epsilon: config.choices.epsilon,
             recompute_every: config.choices.recompute_every,
@@ -41,14 +45,16 @@ impl DChoices {
     fn recompute_d(&mut self) {
         let m = self.head.summary.total() as f64;
         // The head as `observe` sees it: guaranteed shares above θ, largest first.
-        let mut head: Vec<f64> = self
-            .head
-            .summary
-            .top(usize::MAX)
-            .into_iter()
-            .map(|e| Head::guaranteed(&e) / m)
-            .filter(|&p| p > self.head.theta)
-            .collect();
+        let theta = self.head.theta;
+        let head = &mut self.head_shares;
+        head.clear();
+        head.extend(
+            self.head
+                .summary
+                .estimates()
+                .map(|e| Head::guaranteed(&e) / m)
+                .filter(|&p| p > theta),
+        );
         head.sort_unstable_by(|a, b| b.total_cmp(a));
         if let Some(&p1) = head.first() {
             let p_head = head.iter().sum::<f64>().min(1.0);

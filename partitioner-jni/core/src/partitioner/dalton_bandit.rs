@@ -25,6 +25,8 @@ pub(crate) struct DaltonBandit {
     max_split_cap: usize,
     hot: IntervalHotKeys,
     q: KeyMap<u64, Vec<f64>>,
+    /// Q rows of keys that went cold, reused for keys that turn hot so the record path does not allocate.
+    spare_rows: Vec<Vec<f64>>,
     pub(crate) loads: WindowedLoads,
     presence: WindowedPresence,
     holders: Vec<u32>,
@@ -44,6 +46,7 @@ impl DaltonBandit {
             max_split_cap: d.max_split_cap,
             hot: IntervalHotKeys::new(config.workers, config.slide_ms),
             q: KeyMap::default(),
+            spare_rows: Vec::new(),
             loads: WindowedLoads::new(n, config.window()),
             presence: WindowedPresence::new(n, config.window()),
             holders: Vec::with_capacity(n),
@@ -72,7 +75,14 @@ impl DaltonBandit {
         }
         let n = self.n as usize;
         let initial_q = self.initial_q;
-        let row = self.q.entry(key).or_insert_with(|| vec![initial_q; n]);
+        let spare_rows = &mut self.spare_rows;
+        let row = self.q.entry(key).or_insert_with(|| match spare_rows.pop() {
+            Some(mut row) => {
+                row.fill(initial_q);
+                row
+            }
+            None => vec![initial_q; n],
+        });
         let w = if self.rng.random::<f64>() >= self.epsilon {
             // Exploit: argmax Q, scanning from the default worker so it wins ties.
             (0..n)
@@ -113,7 +123,11 @@ impl DaltonBandit {
     /// Drops the Q rows of keys that are no longer hot and grows `max_split` when most hot keys hit it.
     fn end_hot_interval(&mut self, ts_ms: u64) {
         let hot = &self.hot;
-        self.q.retain(|&k, _| hot.is_hot(k, ts_ms));
+        self.spare_rows.extend(
+            self.q
+                .extract_if(|&k, _| !hot.is_hot(k, ts_ms))
+                .map(|(_, row)| row),
+        );
         if self.q.is_empty() {
             return;
         }

@@ -27,6 +27,9 @@ pub struct FlexD {
     total: u64,
     /// Hot key → (reference share, workers it may use).
     mapped: KeyMap<u64, (f64, Vec<u32>)>,
+    /// Worker lists of keys dropped at a refresh, each with capacity P, reused for the next period's hot
+    /// keys so that neither a refresh nor a new hot key allocates on the record path.
+    spare: Vec<Vec<u32>>,
     loads: WindowedLoads,
 }
 
@@ -47,6 +50,7 @@ impl FlexD {
             counts: KeyMap::default(),
             total: 0,
             mapped: KeyMap::default(),
+            spare: Vec::new(),
             loads: WindowedLoads::new(config.workers as usize, spec),
         })
     }
@@ -73,7 +77,10 @@ impl Partitioner for FlexD {
         let next_refresh = *self.next_refresh.get_or_insert(ts_ms + self.refresh_ms);
         if ts_ms >= next_refresh {
             self.counts.clear();
-            self.mapped.clear();
+            for (_, (_, mut ws)) in self.mapped.drain() {
+                ws.clear();
+                self.spare.push(ws);
+            }
             self.total = 0;
             self.next_refresh = Some(ts_ms + self.refresh_ms);
         }
@@ -94,7 +101,10 @@ impl Partitioner for FlexD {
                 None => {
                     // Cannot be None: 0..n is non-empty.
                     let w = lightest(loads, 0..self.n).expect("at least one worker");
-                    self.mapped.insert(key, (self.hot_threshold, vec![w]));
+                    let n = self.n as usize;
+                    let mut ws = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(n));
+                    ws.push(w);
+                    self.mapped.insert(key, (self.hot_threshold, ws));
                     w
                 }
                 Some((reference, ws)) if freq > *reference && ws.len() < self.n as usize => {

@@ -7,6 +7,8 @@ import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.groups.InternalOperatorMetricGroup;
 import org.apache.flink.runtime.metrics.groups.TaskIOMetricGroup;
 import org.apache.flink.util.Preconditions;
+import org.apache.flink.util.clock.Clock;
+import org.apache.flink.util.clock.SystemClock;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,6 +27,10 @@ import java.util.concurrent.TimeUnit;
  * behind Flink's {@code accumulateIdleTimeMs} and {@code accumulateBackPressuredTimeMs}), busy time is
  * the rest of the time the task has been running, as Flink defines {@code accumulateBusyTimeMs}: the
  * samples of a task add up to Flink's counters. Nothing is reported while the task initialises.
+ *
+ * <p>Every time is read from one {@link Clock} (the system clock, as Flink's task metrics use): its
+ * {@code absoluteTimeMillis} numbers the intervals, its {@code relativeTimeNanos} measures them. A test
+ * hands the sampler and the task metrics the same manual clock and calls {@link #poll} itself.
  */
 public final class WorkerLoadSampler implements AutoCloseable {
 
@@ -49,6 +55,7 @@ public final class WorkerLoadSampler implements AutoCloseable {
 
     private final int worker;
     private final long intervalMs;
+    private final Clock clock;
     private final WorkerLoadSink sink;
     private final TaskIOMetricGroup io;
     private final Counter recordsIn;
@@ -57,37 +64,45 @@ public final class WorkerLoadSampler implements AutoCloseable {
     private final TimerTotal hardBackPressure;
     /** When Flink began initialising the task, epoch ms. */
     private final long initMs;
-    /** {@code open()}, in epoch ms and in {@code nanoTime}: maps the start of the task to the latter. */
+    /** Construction, in epoch ms and in relative nanos: maps the start of the task to the latter. */
     private final long openMs;
     private final long openNanos;
     private final CountDownLatch stop = new CountDownLatch(1);
-    private final Thread thread;
+    /** Calls {@link #poll} at each boundary; null when the caller polls (tests). */
+    private Thread thread;
 
     // Owned by the sampler thread, then by close() once that thread has ended.
-    /** When the task started running ({@code nanoTime}), or -1 while it initialises. */
+    /** When the task started running (relative nanos), or -1 while it initialises. */
     private long startNanos = -1;
     private long lastNanos;
     private long lastBusyNanos;
     private long lastBackPressureNanos;
     private long lastRecordsIn;
+    /** The last interval reported. */
     private long lastInterval = Long.MIN_VALUE / 2;
+    /** The last interval whose end {@link #poll} has seen (reported or, while initialising, skipped). */
+    private long lastEnded;
 
-    private WorkerLoadSampler(TaskIOMetricGroup io, int worker, Config config, String taskName) {
+    /**
+     * A sampler of {@code io} on {@code clock}, which must be the clock of {@code io}'s timers. No thread
+     * runs: the caller calls {@link #poll} (the {@code start} factories start a thread that does).
+     */
+    WorkerLoadSampler(TaskIOMetricGroup io, int worker, Config config, Clock clock) {
         this.worker = worker;
         this.intervalMs = config.intervalMs();
+        this.clock = clock;
         this.io = io;
         this.recordsIn = io.getNumRecordsInCounter();
-        this.idle = TimerTotal.register(io.getIdleTimeMsPerSecond());
-        this.softBackPressure = TimerTotal.register(io.getSoftBackPressuredTimePerSecond());
-        this.hardBackPressure = TimerTotal.register(io.getHardBackPressuredTimePerSecond());
-        this.openMs = System.currentTimeMillis();
-        this.openNanos = System.nanoTime();
+        this.idle = TimerTotal.register(io.getIdleTimeMsPerSecond(), clock);
+        this.softBackPressure = TimerTotal.register(io.getSoftBackPressuredTimePerSecond(), clock);
+        this.hardBackPressure = TimerTotal.register(io.getHardBackPressuredTimePerSecond(), clock);
+        this.openMs = clock.absoluteTimeMillis();
+        this.openNanos = clock.relativeTimeNanos();
         this.initMs = openMs - io.getTaskInitializationDuration();
         this.lastRecordsIn = recordsIn.getCount();
+        // The interval under way is the first one reported.
+        this.lastEnded = Math.floorDiv(openMs, intervalMs) - 1;
         this.sink = config.sink().open(worker);
-        this.thread = new Thread(this::run, "load sampler of " + taskName);
-        thread.setDaemon(true);
-        thread.start();
     }
 
     /**
@@ -112,30 +127,46 @@ public final class WorkerLoadSampler implements AutoCloseable {
         return start(io, task.getIndexOfThisSubtask(), config, task.getTaskNameWithSubtasks());
     }
 
-    /** Starts sampling {@code io}, the metrics of a task in its initialisation (tests drive their own). */
+    /** Starts sampling {@code io}, the metrics of a task in its initialisation, on the system clock. */
     static WorkerLoadSampler start(TaskIOMetricGroup io, int worker, Config config, String taskName) {
-        return new WorkerLoadSampler(io, worker, config, taskName);
+        WorkerLoadSampler sampler = new WorkerLoadSampler(io, worker, config, SystemClock.getInstance());
+        sampler.startThread(taskName);
+        return sampler;
     }
 
-    /** Wakes just after each boundary {@code (n+1)·I} and reports interval {@code n}. */
+    /** Starts the daemon thread that polls just after each boundary. */
+    private void startThread(String taskName) {
+        thread = new Thread(this::run, "load sampler of " + taskName);
+        thread.setDaemon(true);
+        thread.start();
+    }
+
     private void run() {
-        long boundary = Math.floorDiv(System.currentTimeMillis(), intervalMs) * intervalMs;
         try {
-            while (true) {
-                long now = System.currentTimeMillis();
-                // Each interval is reported once, even if the clock reads a little before the boundary
-                // the latch waited for. A thread delayed past several boundaries reports once, for the
-                // last of them, with the longer wall time it covers.
-                boundary = Math.max(boundary + intervalMs, Math.floorDiv(now, intervalMs) * intervalMs);
-                // +1: the millisecond clock truncates, so waking at boundary - now could land just before it.
-                if (boundary >= now && stop.await(boundary - now + 1, TimeUnit.MILLISECONDS)) {
-                    return;
-                }
-                sample(boundary / intervalMs - 1);
+            long waitMs = poll();
+            // +1: the millisecond clock truncates, so waking at boundary - now could land just before it.
+            while (!stop.await(waitMs + 1, TimeUnit.MILLISECONDS)) {
+                waitMs = poll();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Reports interval {@code n} once its end {@code (n+1)·I} has passed; a poll late past several
+     * boundaries reports once, for the last of them, with the longer wall time it covers.
+     *
+     * @return ms until the next boundary, at least 1
+     */
+    long poll() {
+        long now = clock.absoluteTimeMillis();
+        long underWay = Math.floorDiv(now, intervalMs);
+        if (underWay - 1 > lastEnded) {
+            lastEnded = underWay - 1;
+            sample(lastEnded);
+        }
+        return (underWay + 1) * intervalMs - now;
     }
 
     /** Reports the time since the previous sample as {@code interval}; nothing before the task runs. */
@@ -146,7 +177,7 @@ public final class WorkerLoadSampler implements AutoCloseable {
         long idleNanos = idle.nanos();
         long backPressureNanos = softBackPressure.nanos() + hardBackPressure.nanos();
         long records = recordsIn.getCount();
-        long now = System.nanoTime();
+        long now = clock.relativeTimeNanos();
         if (now == lastNanos) {
             return; // closed at the instant of the last sample: nothing more to report
         }
@@ -172,7 +203,7 @@ public final class WorkerLoadSampler implements AutoCloseable {
      * the clock until the task starts, then stays at start minus init.
      */
     private boolean taskStarted() {
-        long nowMs = System.currentTimeMillis();
+        long nowMs = clock.absoluteTimeMillis();
         long startMs = initMs + io.getTaskInitializationDuration();
         // initMs may be 1 ms early (millisecond clock), so a task still initialising can read as
         // started 1 ms ago: a start younger than 2 ms is taken up at the next sample.
@@ -188,9 +219,11 @@ public final class WorkerLoadSampler implements AutoCloseable {
     @Override
     public void close() throws InterruptedException {
         stop.countDown();
-        thread.join();
+        if (thread != null) {
+            thread.join();
+        }
         try {
-            sample(Math.max(Math.floorDiv(System.currentTimeMillis(), intervalMs), lastInterval + 1));
+            sample(Math.max(Math.floorDiv(clock.absoluteTimeMillis(), intervalMs), lastInterval + 1));
         } finally {
             idle.unregister();
             softBackPressure.unregister();

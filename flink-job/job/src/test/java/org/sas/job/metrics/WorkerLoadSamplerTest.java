@@ -1,98 +1,122 @@
 package org.sas.job.metrics;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.apache.flink.runtime.metrics.TimerGauge;
 import org.apache.flink.runtime.metrics.groups.TaskIOMetricGroup;
 import org.apache.flink.runtime.metrics.groups.UnregisteredMetricGroups;
+import org.apache.flink.util.clock.ManualClock;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 
-/** The sampler on a task's metrics driven by hand: alignment, the period under way, the start. */
+/**
+ * The sampler on a task's metrics, both on one manual clock that the test moves: alignment, the period
+ * under way, the start, late polls. Every figure is exact.
+ */
 class WorkerLoadSamplerTest {
 
-    /** One sample and when it arrived. */
-    record Sample(long interval, double busyMs, double backPressuredMs, double intervalMs, long recordsIn,
-                  long atMs, long atNanos) {}
+    /** One sample and when it arrived (epoch ms of the manual clock). */
+    record Sample(long interval, double busyMs, double backPressuredMs, double intervalMs, long recordsIn, long atMs) {}
 
     static final long INTERVAL_MS = 100;
+    /** An interval boundary, in epoch ms; interval {@code N0} starts here. */
+    static final long BASE_MS = 1_700_000_000_000L;
+    static final long N0 = BASE_MS / INTERVAL_MS;
+
+    /** The manual clock at {@code BASE_MS + offsetMs}. */
+    static ManualClock clockAt(long offsetMs) {
+        return new ManualClock(TimeUnit.MILLISECONDS.toNanos(BASE_MS + offsetMs));
+    }
+
+    /** A sampler of {@code io} whose samples go to {@code samples}, stamped by {@code clock}. */
+    static WorkerLoadSampler sampler(TaskIOMetricGroup io, ManualClock clock, List<Sample> samples) {
+        WorkerLoadSink.Factory sink = worker -> (interval, w, busy, backPressured, wall, records) -> samples.add(
+                new Sample(interval, busy, backPressured, wall, records, clock.absoluteTimeMillis()));
+        return new WorkerLoadSampler(io, 3, new WorkerLoadSampler.Config(INTERVAL_MS, sink), clock);
+    }
+
+    /** Moves the clock {@code ms} forward one millisecond at a time, polling as the sampler's thread would. */
+    static void run(ManualClock clock, WorkerLoadSampler sampler, long ms) {
+        for (long i = 0; i < ms; i++) {
+            clock.advanceTime(1, TimeUnit.MILLISECONDS);
+            sampler.poll();
+        }
+    }
 
     @Test
-    void timerTotalCountsThePeriodUnderWay() throws Exception {
-        TimerGauge gauge = new TimerGauge();
-        TimerTotal total = TimerTotal.register(gauge);
+    void timerTotalCountsThePeriodUnderWay() {
+        ManualClock clock = clockAt(0);
+        TimerGauge gauge = new TimerGauge(clock);
+        TimerTotal total = TimerTotal.register(gauge, clock);
         gauge.markStart();
-        Thread.sleep(60);
+        clock.advanceTime(60, TimeUnit.MILLISECONDS);
         // Flink's own count waits for the period's end (or the registry's 5-second update).
         assertEquals(0, gauge.getAccumulatedCount());
-        assertTrue(total.nanos() >= 60_000_000L, total.nanos() + " ns");
+        assertEquals(60_000_000L, total.nanos());
         gauge.markEnd();
-        assertEquals(gauge.getAccumulatedCount(), total.nanos() / 1e6, 2.0);
+        assertEquals(60, gauge.getAccumulatedCount());
+        assertEquals(60_000_000L, total.nanos());
+        clock.advanceTime(10, TimeUnit.MILLISECONDS);
+        assertEquals(60_000_000L, total.nanos(), "nothing counts between periods");
     }
 
     @Test
     void samplesAreAlignedPartitionTheRunningTimeAndCountIdleUnderWay() throws Exception {
-        TaskIOMetricGroup io = UnregisteredMetricGroups.createUnregisteredTaskMetricGroup().getIOMetricGroup();
-        List<Sample> samples = new CopyOnWriteArrayList<>();
-        WorkerLoadSink.Factory sink = worker -> (interval, w, busy, backPressured, wall, records) -> samples.add(
-                new Sample(interval, busy, backPressured, wall, records, System.currentTimeMillis(), System.nanoTime()));
+        ManualClock clock = clockAt(30);
+        TaskIOMetricGroup io = new TaskIOMetricGroup(UnregisteredMetricGroups.createUnregisteredTaskMetricGroup(), clock);
+        List<Sample> samples = new ArrayList<>();
         io.markTaskInitializationStarted();
-        WorkerLoadSampler sampler =
-                WorkerLoadSampler.start(io, 3, new WorkerLoadSampler.Config(INTERVAL_MS, sink), "test task");
+        WorkerLoadSampler sampler = sampler(io, clock, samples);
 
-        Thread.sleep(250); // initialising: nothing to report
-        assertTrue(samples.isEmpty(), samples.toString());
-        io.markTaskStart();
-        long startNanos = System.nanoTime();
-        Thread.sleep(50); // busy
-        long idleStart = System.nanoTime();
-        io.getIdleTimeMsPerSecond().markStart();
-        Thread.sleep(350); // idle across several boundaries
-        io.getIdleTimeMsPerSecond().markEnd();
-        long idleEnd = System.nanoTime();
+        run(clock, sampler, 250); // initialising: nothing to report
+        assertEquals(List.of(), samples);
+        io.markTaskStart(); // at +280
+        run(clock, sampler, 50); // busy
+        io.getIdleTimeMsPerSecond().markStart(); // +330
+        run(clock, sampler, 350); // idle across several boundaries
+        io.getIdleTimeMsPerSecond().markEnd(); // +680
         io.getNumRecordsInCounter().inc(42);
         io.getHardBackPressuredTimePerSecond().markStart();
-        Thread.sleep(120);
-        io.getHardBackPressuredTimePerSecond().markEnd();
+        run(clock, sampler, 120);
+        io.getHardBackPressuredTimePerSecond().markEnd(); // +800
         io.getSoftBackPressuredTimePerSecond().markStart();
-        Thread.sleep(80);
-        io.getSoftBackPressuredTimePerSecond().markEnd();
-        sampler.close();
-        long endNanos = samples.get(samples.size() - 1).atNanos();
+        run(clock, sampler, 80);
+        io.getSoftBackPressuredTimePerSecond().markEnd(); // +880
+        run(clock, sampler, 15); // busy
+        sampler.close(); // +895: the interval under way, up to now
 
-        double wall = 0;
-        double busy = 0;
-        double backPressured = 0;
-        long records = 0;
-        for (int i = 0; i < samples.size(); i++) {
-            Sample s = samples.get(i);
-            wall += s.intervalMs();
-            busy += s.busyMs();
-            backPressured += s.backPressuredMs();
-            records += s.recordsIn();
-            assertTrue(s.busyMs() >= -1e-3 && s.backPressuredMs() >= 0, s.toString());
-            assertTrue(s.busyMs() + s.backPressuredMs() <= s.intervalMs() + 1e-3, s.toString());
-            if (i > 0) {
-                assertTrue(s.interval() > samples.get(i - 1).interval(), samples.toString());
-            }
-            if (i < samples.size() - 1) {
-                // Taken just after the end of its interval, the boundary (interval + 1)·I.
-                long late = s.atMs() - (s.interval() + 1) * INTERVAL_MS;
-                assertTrue(late >= 0 && late < INTERVAL_MS, s + " taken " + late + " ms after its boundary");
-            }
-            if (s.atNanos() - s.intervalMs() * 1e6 >= idleStart && s.atNanos() <= idleEnd) {
-                // Wholly inside the idle stretch: Flink's own idle count has not seen any of it yet.
-                assertTrue(s.busyMs() < 2, "idle interval read as busy: " + s);
-            }
-        }
-        double running = (endNanos - startNanos) / 1e6;
-        assertEquals(running, wall, 3.0, "the samples cover the running time, not the initialisation");
-        assertEquals(200, backPressured, 5.0);
-        assertEquals(running - 350 - 200, busy, 6.0);
-        assertEquals(42, records);
+        // Each sample is taken at its interval's end, (interval + 1)·I, and covers the running time since
+        // the previous one: the first starts at the task's start, not at its initialisation.
+        assertEquals(List.of(
+                new Sample(N0 + 2, 20, 0, 20, 0, BASE_MS + 300),
+                new Sample(N0 + 3, 30, 0, 100, 0, BASE_MS + 400), // idle from +330, under way at +400
+                new Sample(N0 + 4, 0, 0, 100, 0, BASE_MS + 500),
+                new Sample(N0 + 5, 0, 0, 100, 0, BASE_MS + 600),
+                new Sample(N0 + 6, 0, 20, 100, 42, BASE_MS + 700), // idle to +680, then back-pressured
+                new Sample(N0 + 7, 0, 100, 100, 0, BASE_MS + 800),
+                new Sample(N0 + 8, 15, 80, 95, 0, BASE_MS + 895)), // closed mid-interval
+                samples);
+    }
+
+    @Test
+    void aLatePollReportsOnceForTheLastBoundaryOverTheWholeTime() throws Exception {
+        ManualClock clock = clockAt(0);
+        TaskIOMetricGroup io = new TaskIOMetricGroup(UnregisteredMetricGroups.createUnregisteredTaskMetricGroup(), clock);
+        List<Sample> samples = new ArrayList<>();
+        io.markTaskInitializationStarted();
+        WorkerLoadSampler sampler = sampler(io, clock, samples);
+        io.markTaskStart();
+
+        assertEquals(INTERVAL_MS, sampler.poll(), "a whole interval to the next boundary");
+        clock.advanceTime(340, TimeUnit.MILLISECONDS); // the thread woke 240 ms late
+        assertEquals(60, sampler.poll(), "ms to the next boundary");
+        assertEquals(60, sampler.poll(), "a second poll reports nothing more");
+        sampler.close(); // at the instant of the last sample: nothing more to report
+
+        assertEquals(List.of(new Sample(N0 + 2, 340, 0, 340, 0, BASE_MS + 340)), samples);
     }
 }
