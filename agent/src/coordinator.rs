@@ -1,5 +1,7 @@
 //! Assembles steps from reports: one step per reporting interval, closed when every worker and every
-//! router of the interval has reported, or at a deadline with the missing reports imputed explicitly.
+//! router of the interval has reported, or at a deadline, a missing worker's load imputed with its last
+//! known one and a missing router's counts left out, both counted in the [`ClosedStep`]. Intervals close in
+//! order: a complete interval waits while an older one is still open.
 //!
 //! Pure bookkeeping, no gRPC and no clock of its own: the server hands it reports and the current time,
 //! so it is tested without sockets or sleeps.
@@ -14,7 +16,7 @@ pub struct ReportShape {
     pub workers: usize,
     /// Number of routers reporting.
     pub routers: usize,
-    /// Intervals averaged into one observation.
+    /// Intervals averaged into one observation and one reward.
     pub window_intervals: usize,
     /// Action dimension A (length of a router's pair counts, when it sends them).
     pub action_dim: usize,
@@ -29,7 +31,8 @@ pub struct WorkerLoad {
     pub worker: usize,
     /// Busy time (ms).
     pub busy_ms: f64,
-    /// Back-pressured time (ms).
+    /// Back-pressured time (ms): checked and averaged into [`ClosedStep::backpressure`], which no feature
+    /// reads today.
     pub backpressured_ms: f64,
     /// Interval length as measured by the worker (ms).
     pub interval_ms: f64,
@@ -80,14 +83,17 @@ pub enum Accepted {
     Late,
 }
 
-/// The loads of one closed interval, averaged over the observation window.
+/// The loads of one closed interval, averaged over the observation window. Measurements, not a
+/// transition: the session turns them into features and pairs those with the previous step's observation
+/// and action to make one [`sas_learner::Transition`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedStep {
     /// The interval that closed the step.
     pub interval: u64,
     /// Busy ratio per worker (busy ms / interval ms, in [0, 1]), window mean.
     pub busy: Vec<f64>,
-    /// Back-pressured ratio per worker, window mean.
+    /// Back-pressured ratio per worker, window mean. Kept for completeness: neither the observation nor
+    /// the reward reads it today.
     pub backpressure: Vec<f64>,
     /// Records per worker (all routers summed), window mean.
     pub counts: Vec<f64>,
@@ -222,7 +228,8 @@ impl StepCollector {
         Ok(Accepted::Stored)
     }
 
-    /// Closes the oldest pending interval if every report of it is in.
+    /// Closes the oldest pending interval if every report of it is in; a later interval, complete or not,
+    /// waits for it (callers loop until `None`).
     pub fn take_complete(&mut self) -> Option<ClosedStep> {
         let (&interval, pending) = self.pending.iter().next()?;
         let complete = pending.busy.iter().all(Option::is_some) && pending.routers_in.iter().all(|&b| b);

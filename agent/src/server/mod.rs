@@ -1,5 +1,13 @@
 //! The agent server: the `sas.v1.Agent` gRPC service beside `grpc.health.v1`, a Prometheus `/metrics`
-//! endpoint, and a deadline task that closes steps whose reports are late.
+//! endpoint, and a deadline task that every 25 ms closes the steps whose deadline passed and the sessions
+//! nobody reported to for `session_idle_s`.
+//!
+//! A report reaches its session (`session::Session`) through the handlers of `service`; the session
+//! stores it in its [`StepCollector`](crate::coordinator::StepCollector) and, when that closes an interval
+//! (every report in, or the deadline), turns the window into features, asks its policy for an action and
+//! publishes the table on a `watch` channel, all inside the call that closed the step. Each
+//! `SubscribeTables` stream is a task forwarding that channel. `models` builds each session's policy from
+//! the checkpoint (or the initial table); `metrics` and `step_log` record every closed step.
 //!
 //! [`run`] takes bound listeners and a shutdown future, like mini-redis' `server::run`, so tests start
 //! it on port 0 and stop it when they are done.
@@ -246,7 +254,8 @@ impl AgentState {
 }
 
 /// Runs the agent until `shutdown` completes: gRPC (agent + health) on `listener`, `/metrics` on
-/// `metrics_listener`, and the deadline task; then stops every task and waits for them.
+/// `metrics_listener`, and the deadline task. Then it reports `NotServing`, stops every task through one
+/// broadcast signal, waits for them and finishes the open sessions (learners save, datasets flush).
 ///
 /// # Errors
 /// [`ServeError`] for a bad setting or a transport failure.
@@ -324,7 +333,9 @@ pub async fn run(
     }
 }
 
-/// Every quarter interval, closes the steps whose deadline passed (missing reports imputed).
+/// Every 25 ms, closes the sessions idle for `session_idle_s` and the steps whose deadline
+/// (`deadline_intervals` × the session's interval after the interval's first report) passed, missing
+/// worker reports imputed.
 async fn close_overdue_steps(state: Arc<AgentState>, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(Duration::from_millis(25));
     loop {

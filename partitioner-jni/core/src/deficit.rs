@@ -147,7 +147,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    // The example of prototype-java.md §13.
+    // The prototype's deficit-rule example (its Java router picks these workers).
     #[test]
     fn prototype_deficit_example() {
         assert_eq!(pick(&[0.5, 0.5, 0.0, 0.0], &[3, 1, 0, 0]), 1);

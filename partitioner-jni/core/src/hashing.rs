@@ -193,7 +193,7 @@ pub fn word_key(word: &str) -> u64 {
 mod tests {
     use super::*;
 
-    // Vectors from prototype-java.md §13.
+    // murmur3_x86_32's standard vectors, as the prototype's Java tests use them.
     #[test]
     fn murmur3_standard_vector() {
         assert_eq!(murmur3_32(b"hello", 0) as i32, 613_153_351);

@@ -60,7 +60,7 @@ impl WorkerKeyTable {
 mod tests {
     use super::*;
 
-    // Vectors from prototype-java.md §13 (UniformKeyExtractor).
+    // Vectors of the prototype's Java `UniformKeyExtractor`.
     #[test]
     fn uniform_key_extractor_vectors() {
         assert_eq!(WorkerKeyTable::new(4).keys(), &[16, 3, 0, 2]);

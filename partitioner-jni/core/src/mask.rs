@@ -158,7 +158,7 @@ mod tests {
         )
     }
 
-    // The table of prototype-java.md §13.
+    // The prototype's mask at P = 128, α = 1.5, 10 hot keys: its Java code gives these ranges and A.
     #[test]
     fn prototype_mask_vectors() {
         let (s, e, a) = row(128, 1.5);

@@ -98,7 +98,7 @@ mod tests {
         Mask::from_ranges(4, vec![0..3, 2..4]).unwrap()
     }
 
-    // The decoding example of prototype-java.md §13.
+    // The prototype's decoding example (its Java router builds these rows from this action).
     #[test]
     fn prototype_decoding_example() {
         let t = RoutingTable::decode(&mask(), &[0.2, 0.2, 0.6, 1.0, 0.0], 3).unwrap();

@@ -1,5 +1,5 @@
-//! Focused oracles per strategy, from the test oracles of `field.md` section A: each test states one
-//! behaviour the strategy promises and fails if it is broken.
+//! Focused oracles per strategy, one per promise its paper or reference code makes (`docs/partitioners.md`
+//! names the sources): each test states one behaviour the strategy promises and fails if it is broken.
 
 use sas_router::hashing::{hash_int_partition, reduce, seeded_hash64};
 use sas_router::metrics::imbalance;

@@ -1,4 +1,4 @@
-//! The JNI layer (`jvm`): the router core exported to the JVM as the static natives of
+//! The JNI layer: the router core exported to the JVM as the static natives of
 //! `org.sas.nativeloader.NativeRouter`.
 //!
 //! Two kinds of entry points:
