@@ -392,3 +392,57 @@ async fn the_step_log_has_one_line_per_step() {
         assert_eq!(cols[6], "0.300000", "NMAD");
     }
 }
+
+/// A COLLECT transition pairs the observation of interval n with the behaviour that routed interval n+1
+/// and that interval's reward. The routers' pair counts differ per interval here, so an action one
+/// interval early (what live datasets recorded before this was fixed) fails the test.
+#[tokio::test]
+async fn a_collect_transition_pairs_the_reward_with_the_routing_that_earned_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let factory = Arc::new(InitialTableFactory::new(Some(dir.path().to_path_buf())));
+    let local = LocalAgent::start(ServeConfig::default(), factory).await.unwrap();
+    let mut client = local.client().await.unwrap();
+    let open = client
+        .open_session(open_request(SessionMode::Collect))
+        .await
+        .unwrap()
+        .into_inner();
+    let pairs = open.action_dim as usize;
+    // Interval n's behaviour sends everything to pair n (mod the pair count): one-hot, distinct per
+    // interval.
+    let behaviour = |interval: u64| -> Vec<u64> {
+        (0..pairs).map(|p| u64::from(p == interval as usize % pairs) * 100).collect()
+    };
+    for interval in 0..4u64 {
+        for w in 0..WORKERS {
+            client
+                .report_worker(worker(&open.session_id, interval, w, 100.0 * f64::from(w + 1)))
+                .await
+                .unwrap();
+        }
+        let mut report = fake_job::router_report(&open.session_id, interval, vec![100, 50, 25, 25]);
+        report.pair_counts = behaviour(interval);
+        assert!(client.report_router(report).await.unwrap().into_inner().accepted);
+    }
+    let closed = client
+        .close_session(pb::CloseSessionRequest {
+            session_id: open.session_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(closed.into_inner().steps, 4);
+    drop(client);
+    timeout(LIMIT, local.stop()).await.expect("server stops in time").unwrap();
+
+    let dataset = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let transitions: Vec<_> = sas_agent::offline::DatasetReader::open(&dataset)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Steps 2..=4 close intervals 1..=3; each transition's action is that interval's behaviour.
+    assert_eq!(transitions.len(), 3);
+    for (t, interval) in transitions.iter().zip(1u64..) {
+        let expected: Vec<f32> = behaviour(interval).iter().map(|&c| (c / 100) as f32).collect();
+        assert_eq!(t.action, expected, "step {}", t.step);
+    }
+}

@@ -115,8 +115,9 @@ struct StepState {
     /// When each open interval's first report arrived (its deadline runs from there).
     first_seen: BTreeMap<u64, Instant>,
     steps: u64,
-    /// Observation and action of the previous step, waiting for their reward. In COLLECT the action is
-    /// the behaviour's pair counts of the same interval as the observation, not of the next one.
+    /// Observation of the previous step and the table chosen with it, waiting for the reward of the
+    /// interval that table routes. In COLLECT nothing is chosen (empty): the transition takes the
+    /// behaviour measured in that next interval instead.
     last: Option<(Vec<f32>, Vec<f32>)>,
 }
 
@@ -267,8 +268,11 @@ impl Session {
         let step = state.steps;
         let truncated = step.is_multiple_of(self.episode_length);
         let previous = state.last.take();
-        let action: Vec<f32> = match self.spec.mode {
-            Mode::Collect => behaviour_action(&closed.pairs),
+        // `routed`: what routed the interval that just closed, when it is measured now (COLLECT: the
+        // routers' own behaviour, from this interval's pair counts); otherwise it is the table chosen at
+        // the previous step (the one-step lag of docs/agent-env.md). `chosen`: this step's table.
+        let (routed, chosen): (Option<Vec<f32>>, Vec<f32>) = match self.spec.mode {
+            Mode::Collect => (Some(behaviour_action(&closed.pairs)), Vec::new()),
             Mode::Serve | Mode::Train => {
                 let a = self.policy.act(&f.obs, self.spec.mode == Mode::Serve);
                 let update = pb::RoutingTableUpdate {
@@ -279,15 +283,16 @@ impl Session {
                 // No receiver is fine: routers may subscribe later and get the latest table then. Hence
                 // `send_replace`: `send` leaves the old value in place when no one is subscribed.
                 self.tables.send_replace(update);
-                a.iter().map(|&x| x as f32).collect()
+                (None, a.iter().map(|&x| x as f32).collect())
             }
         };
         let reply = started.elapsed();
-        if let Some((obs, prev_action)) = previous {
+        if let Some((obs, previous_choice)) = previous {
+            // The reward is this interval's, so the action is what routed this interval.
             self.record(Transition {
                 step,
                 obs,
-                action: prev_action,
+                action: routed.unwrap_or(previous_choice),
                 reward: f.reward as f32,
                 next_obs: f.obs.clone(),
                 terminated: false,
@@ -296,7 +301,7 @@ impl Session {
                 nmad: f.balance.nmad,
             });
         }
-        state.last = Some((f.obs, action));
+        state.last = Some((f.obs, chosen));
         Some(StepOutcome {
             step,
             interval: closed.interval,
