@@ -83,7 +83,7 @@ impl Meta {
 
     /// Checks the metadata is self-consistent: obs_dim = 2P, action_dim = Σ range widths, ranges valid.
     fn check(&self) -> Result<(), String> {
-        if self.obs_dim != 2 * self.workers {
+        if self.workers.checked_mul(2) != Some(self.obs_dim) {
             return Err(format!(
                 "obs_dim = {} but workers = {} (need 2·workers)",
                 self.obs_dim, self.workers
@@ -268,13 +268,40 @@ impl DatasetWriter {
     }
 }
 
+/// The longest transition line read: far above any real one (P = 32 768 workers give observations of
+/// 65 536 floats, about 1.5 MB of JSON).
+const MAX_LINE_BYTES: u64 = 64 << 20;
+
+/// Reads and checks a `meta.json` text; errors name `meta_path`. The version is checked before the
+/// fields, so a newer format says so instead of "unknown field".
+fn parse_meta(text: &str, meta_path: &Path) -> Result<Meta, OfflineError> {
+    let meta_error = |reason: String| OfflineError::Meta {
+        path: meta_path.to_path_buf(),
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| meta_error(e.to_string()))?;
+    let version = value.get("format_version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        return Err(meta_error(format!(
+            "format_version = {}, this reader knows {FORMAT_VERSION}",
+            value
+                .get("format_version")
+                .map_or("(missing)".into(), ToString::to_string)
+        )));
+    }
+    let meta: Meta = serde_json::from_value(value).map_err(|e| meta_error(e.to_string()))?;
+    meta.check().map_err(meta_error)?;
+    Ok(meta)
+}
+
 /// Streams the transitions of a dataset directory; yields each line's transition or the error naming
-/// `file:line`, and stops after the first error.
+/// `file:line`, and stops after the first error. `R` is where the lines come from: the dataset's
+/// `transitions.jsonl`, or any reader ([`DatasetReader::from_reader`]).
 #[derive(Debug)]
-pub struct DatasetReader {
+pub struct DatasetReader<R: BufRead = BufReader<File>> {
     meta: Meta,
     path: PathBuf,
-    input: BufReader<File>,
+    input: R,
     line: u64,
     buf: String,
     done: bool,
@@ -288,34 +315,34 @@ impl DatasetReader {
     /// [`OfflineError::Io`] when `transitions.jsonl` cannot be opened.
     pub fn open(dir: &Path) -> Result<Self, OfflineError> {
         let meta_path = dir.join(META_FILE);
-        let meta_error = |reason: String| OfflineError::Meta {
-            path: meta_path.clone(),
-            reason,
-        };
         let text = std::fs::read_to_string(&meta_path).map_err(io(&meta_path))?;
-        // The version is checked before the fields, so a newer format says so instead of "unknown field".
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| meta_error(e.to_string()))?;
-        let version = value.get("format_version").and_then(serde_json::Value::as_u64);
-        if version != Some(u64::from(FORMAT_VERSION)) {
-            return Err(meta_error(format!(
-                "format_version = {}, this reader knows {FORMAT_VERSION}",
-                value
-                    .get("format_version")
-                    .map_or("(missing)".into(), ToString::to_string)
-            )));
-        }
-        let meta: Meta = serde_json::from_value(value).map_err(|e| meta_error(e.to_string()))?;
-        meta.check().map_err(meta_error)?;
+        let meta = parse_meta(&text, &meta_path)?;
         let path = dir.join(TRANSITIONS_FILE);
         let input = BufReader::new(File::open(&path).map_err(io(&path))?);
-        Ok(Self {
+        Ok(Self::with_meta(meta, path, input))
+    }
+}
+
+impl<R: BufRead> DatasetReader<R> {
+    /// A reader of the `meta.json` text `meta` and the transition lines of `input`; `origin` names the
+    /// input in errors (`origin:line`, and `origin` + `.meta.json` for the metadata).
+    ///
+    /// # Errors
+    /// [`OfflineError::Meta`] as [`DatasetReader::open`].
+    pub fn from_reader(meta: &str, origin: &Path, input: R) -> Result<Self, OfflineError> {
+        let meta = parse_meta(meta, &origin.with_extension("meta.json"))?;
+        Ok(Self::with_meta(meta, origin.to_path_buf(), input))
+    }
+
+    fn with_meta(meta: Meta, path: PathBuf, input: R) -> Self {
+        Self {
             meta,
             path,
             input,
             line: 0,
             buf: String::new(),
             done: false,
-        })
+        }
     }
 
     /// The dataset's metadata.
@@ -327,8 +354,17 @@ impl DatasetReader {
         loop {
             self.buf.clear();
             self.line += 1;
-            match self.input.read_line(&mut self.buf) {
+            // Bounded: a line longer than any real transition is an error, not an allocation of
+            // whatever size the file holds.
+            match std::io::Read::take(&mut self.input, MAX_LINE_BYTES + 1).read_line(&mut self.buf) {
                 Ok(0) => return None,
+                Ok(n) if n as u64 > MAX_LINE_BYTES => {
+                    return Some(Err(OfflineError::Line {
+                        path: self.path.clone(),
+                        line: self.line,
+                        reason: format!("longer than {MAX_LINE_BYTES} bytes"),
+                    }));
+                }
                 Ok(_) => {}
                 Err(source) => {
                     return Some(Err(OfflineError::Io {
@@ -361,7 +397,7 @@ impl DatasetReader {
     }
 }
 
-impl Iterator for DatasetReader {
+impl<R: BufRead> Iterator for DatasetReader<R> {
     type Item = Result<Transition, OfflineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -473,6 +509,17 @@ mod tests {
         assert_eq!(reader.next().unwrap().unwrap(), transition(0));
         let e = reader.next().unwrap().unwrap_err().to_string();
         assert!(e.contains("transitions.jsonl:2: truncated last line"), "{e}");
+        assert!(reader.next().is_none());
+    }
+
+    #[test]
+    fn a_line_longer_than_the_bound_is_an_error_not_an_allocation() {
+        use std::io::Read;
+        let meta_text = serde_json::to_string(&meta()).unwrap();
+        let endless = std::io::BufReader::new(std::io::repeat(b'x').take(MAX_LINE_BYTES + 10));
+        let mut reader = DatasetReader::from_reader(&meta_text, Path::new("big.jsonl"), endless).unwrap();
+        let e = reader.next().unwrap().unwrap_err().to_string();
+        assert!(e.contains("big.jsonl:1: longer than"), "{e}");
         assert!(reader.next().is_none());
     }
 

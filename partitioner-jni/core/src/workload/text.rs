@@ -34,14 +34,32 @@ impl TextKeys {
         Ok(Self { keys })
     }
 
-    /// The words of the file at `path`.
+    /// The words of the file at `path`, which may hold at most [`MAX_TEXT_BYTES`].
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        use std::io::Read;
+        let cannot = |e: std::io::Error| {
             ConfigError::invalid("workload.text_path", path.display(), format!("cannot read: {e}"))
-        })?;
+        };
+        // Bounded: a path to a device or a huge file is an error, not a read of whatever it holds.
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(cannot)?
+            .take(MAX_TEXT_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(cannot)?;
+        if text.len() as u64 > MAX_TEXT_BYTES {
+            return Err(ConfigError::invalid(
+                "workload.text_path",
+                path.display(),
+                format!("holds more than {MAX_TEXT_BYTES} bytes"),
+            ));
+        }
         Self::new(&text)
     }
 }
+
+/// The largest text file the `text` workload reads (256 MiB: a whole book is under 1 MiB).
+pub const MAX_TEXT_BYTES: u64 = 256 << 20;
 
 impl KeySource for TextKeys {
     fn key_at(&self, i: u64, _ts_ms: u64) -> u64 {
