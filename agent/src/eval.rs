@@ -14,6 +14,7 @@
 
 use indicatif::ProgressBar;
 use sas_router::fast_map::{KeyMap, KeySet};
+use sas_router::limits::MAX_EVAL_RECORDS;
 use sas_router::metrics::{imbalance, nmad};
 use sas_router::params::Params;
 use sas_router::partitioner::{Partitioner, RouterConfig, build};
@@ -103,6 +104,14 @@ pub fn run(config: &EvalConfig) -> Result<Vec<RouterReport>, EvalError> {
             value: "0".into(),
             reason: "must be > 0",
         });
+    }
+    // The whole stream is held in memory.
+    if config.records > MAX_EVAL_RECORDS {
+        return Err(EvalError::Config(ConfigError::invalid(
+            "records",
+            config.records,
+            format!("must be at most {MAX_EVAL_RECORDS} (eval-routers holds the whole stream)"),
+        )));
     }
     if config.window_ms == 0 {
         return Err(EvalError::Invalid {
@@ -276,6 +285,18 @@ mod tests {
     fn unknown_partitioner_fails_before_running() {
         let e = run(&config(&["hash", "nope"])).unwrap_err();
         assert!(e.to_string().contains("unknown partitioner `nope`"), "{e}");
+    }
+
+    // Issue "Nothing a client sends takes it down", item 1: the stream is materialised, so its length
+    // is bounded before anything is generated.
+    #[test]
+    fn a_stream_too_long_to_hold_is_refused() {
+        let too_long = EvalConfig {
+            records: 10_000_000_000,
+            ..config(&["hash"])
+        };
+        let e = run(&too_long).unwrap_err();
+        assert!(e.to_string().contains("`records`"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //!   tool reports.
 //! * [`params`]: the schema of a `params/*.yaml` experiment, with every default, and the views derived
 //!   from it.
+//! * [`limits`]: every size a request or a params file may carry (workers, routers, hot keys, mask
+//!   ranges, messages, sessions), checked before anything of that size is allocated.
 //!
 //! Two crates sit on top of this one and nothing here knows them: `sas-agent-link` (the gRPC client to
 //! the agent: tokio and tonic) and `sas-router-jni` (the JNI adapter the Flink job loads).
@@ -28,6 +30,7 @@ pub mod hashing;
 pub mod hot_keys;
 pub mod interval_hot;
 pub mod key_groups;
+pub mod limits;
 pub mod mask;
 pub mod metrics;
 pub mod params;

@@ -4,8 +4,12 @@
 //! over `0..P` (adjacent ranges share a worker when a boundary is fractional). The action has one element
 //! per permitted pair, key-major then by ascending worker, so the mask fixes the action layout and must be
 //! the same everywhere a policy is trained or served.
+//!
+//! Every constructor bounds its sizes before allocating ([`crate::limits`]): at most
+//! [`MAX_HOT_KEYS`] candidates, [`MAX_MASK_RANGES`] ranges and an action of [`MAX_ACTION_DIM`] elements.
 
 use crate::error::ConfigError;
+use crate::limits::{MAX_ACTION_DIM, MAX_HOT_KEYS, MAX_MASK_RANGES, MAX_WORKERS};
 use serde::Serialize;
 use std::ops::Range;
 
@@ -17,6 +21,7 @@ pub struct Mask {
 }
 
 /// Zipf popularities of the first `hot_keys` ranks, renormalised over them: `d_i ∝ i^-α`, i = 1..=hot_keys.
+/// Allocates `hot_keys` values: callers bound it first ([`Mask::zipf`] checks [`MAX_HOT_KEYS`]).
 pub fn zipf_popularity(alpha: f64, hot_keys: usize) -> Vec<f64> {
     let raw: Vec<f64> = (1..=hot_keys).map(|i| (i as f64).powf(-alpha)).collect();
     let sum: f64 = raw.iter().sum();
@@ -48,12 +53,8 @@ impl Mask {
         true_hot_keys: usize,
         spread_keys: usize,
     ) -> Result<Self, ConfigError> {
-        if workers == 0 {
-            return Err(ConfigError::invalid("workers", workers, "must be > 0"));
-        }
-        if popularity.is_empty() {
-            return Err(ConfigError::invalid("hot_keys", 0, "must be > 0"));
-        }
+        check_workers(workers)?;
+        check_hot_keys(popularity.len())?;
         if let Some(d) = popularity.iter().find(|d| !d.is_finite() || **d < 0.0) {
             return Err(ConfigError::invalid("popularity", d, "must be finite and >= 0"));
         }
@@ -79,6 +80,19 @@ impl Mask {
             ranges.push(start..end);
             cs = next;
         }
+        // Without spread keys adjacent ranges share at most one worker, so A <= P + t - 1 fits; each
+        // spread key adds a whole P.
+        let action_dim: usize = ranges.iter().map(|r| r.len()).sum();
+        if action_dim > MAX_ACTION_DIM {
+            return Err(ConfigError::invalid(
+                "spread_keys",
+                spread,
+                format!(
+                    "gives an action of {action_dim} elements over {workers} workers, more than \
+                     {MAX_ACTION_DIM}"
+                ),
+            ));
+        }
         Ok(Self { workers, ranges })
     }
 
@@ -93,6 +107,8 @@ impl Mask {
         if !(alpha.is_finite() && alpha > 0.0) {
             return Err(ConfigError::invalid("alpha", alpha, "must be finite and > 0"));
         }
+        // Before the popularity vector of `hot_keys` values is allocated.
+        check_hot_keys(hot_keys)?;
         Self::heuristic(
             workers,
             &zipf_popularity(alpha, hot_keys),
@@ -101,16 +117,31 @@ impl Mask {
         )
     }
 
-    /// A mask from explicit ranges (e.g. read from a checkpoint); each must be non-empty and within `0..P`.
+    /// A mask from explicit ranges (e.g. read from a checkpoint); each must be non-empty and within `0..P`,
+    /// at most [`MAX_MASK_RANGES`] of them, their widths summing to at most [`MAX_ACTION_DIM`].
     pub fn from_ranges(workers: usize, ranges: Vec<Range<usize>>) -> Result<Self, ConfigError> {
-        if workers == 0 {
-            return Err(ConfigError::invalid("workers", workers, "must be > 0"));
+        check_workers(workers)?;
+        if ranges.len() > MAX_MASK_RANGES {
+            return Err(ConfigError::invalid(
+                "mask.ranges",
+                format!("{} ranges", ranges.len()),
+                format!("must be at most {MAX_MASK_RANGES}"),
+            ));
         }
         if let Some(r) = ranges.iter().find(|r| r.start >= r.end || r.end > workers) {
             return Err(ConfigError::invalid(
                 "mask range",
                 format!("{r:?}"),
                 "must be non-empty within 0..workers",
+            ));
+        }
+        // Cannot overflow: at most MAX_MASK_RANGES widths of at most MAX_WORKERS each.
+        let action_dim: usize = ranges.iter().map(|r| r.len()).sum();
+        if action_dim > MAX_ACTION_DIM {
+            return Err(ConfigError::invalid(
+                "mask.ranges",
+                format!("widths summing to {action_dim}"),
+                format!("the action dimension must be at most {MAX_ACTION_DIM}"),
             ));
         }
         Ok(Self { workers, ranges })
@@ -143,6 +174,28 @@ impl Mask {
             .enumerate()
             .flat_map(|(k, r)| r.clone().map(move |w| (k, w)))
     }
+}
+
+fn check_workers(workers: usize) -> Result<(), ConfigError> {
+    if workers == 0 || workers > MAX_WORKERS as usize {
+        return Err(ConfigError::invalid(
+            "workers",
+            workers,
+            format!("must be in 1..={MAX_WORKERS}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_hot_keys(hot_keys: usize) -> Result<(), ConfigError> {
+    if hot_keys == 0 || hot_keys > MAX_HOT_KEYS {
+        return Err(ConfigError::invalid(
+            "hot_keys",
+            hot_keys,
+            format!("must be in 1..={MAX_HOT_KEYS}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,5 +269,34 @@ mod tests {
         assert!(e.to_string().contains("`alpha`"), "{e}");
         let e = Mask::zipf(8, 1.0, 3, 5, 0).unwrap_err();
         assert!(e.to_string().contains("`true_hot_keys`"), "{e}");
+    }
+
+    // Issue "Nothing a client sends takes it down", item 1: 10^10 hot keys made `zipf_popularity`
+    // allocate 80 GB and the process abort.
+    #[test]
+    fn sizes_are_bounded_before_anything_is_allocated() {
+        let e = Mask::zipf(8, 1.5, 10_000_000_000, 0, 0).unwrap_err();
+        assert!(
+            e.to_string().contains("`hot_keys`") && e.to_string().contains("4096"),
+            "{e}"
+        );
+        Mask::zipf(8, 1.5, MAX_HOT_KEYS, 0, 0).unwrap();
+        let e = Mask::zipf(40_000, 1.5, 10, 0, 0).unwrap_err();
+        assert!(e.to_string().contains("`workers`"), "{e}");
+
+        let e = Mask::from_ranges(32_768, vec![0..32_768; 170_000]).unwrap_err();
+        assert!(e.to_string().contains("`mask.ranges`"), "{e}");
+        let e = Mask::from_ranges(32_768, vec![0..32_768; 3]).unwrap_err();
+        assert!(
+            e.to_string().contains("`mask.ranges`") && e.to_string().contains("65536"),
+            "{e}"
+        );
+        Mask::from_ranges(32_768, vec![0..32_768; 2]).unwrap();
+
+        // Every heuristic mask without spread keys fits; spread keys each add a whole P.
+        let widest = Mask::zipf(32_768, 0.01, MAX_HOT_KEYS, MAX_HOT_KEYS, 0).unwrap();
+        assert!(widest.action_dim() <= MAX_ACTION_DIM, "{}", widest.action_dim());
+        let e = Mask::zipf(32_768, 1.5, 10, 10, 3).unwrap_err();
+        assert!(e.to_string().contains("`spread_keys`"), "{e}");
     }
 }

@@ -2,6 +2,9 @@
 //! what to do while the agent is away.
 
 use crate::error::ConfigError;
+use crate::limits::{
+    MAX_INTERVAL_MS, MAX_NAME_BYTES, MAX_REPORT_QUEUE, MAX_WINDOW_INTERVALS, MIN_INTERVAL_MS,
+};
 use crate::partitioner::NAMES;
 use serde::{Deserialize, Serialize};
 
@@ -129,16 +132,27 @@ impl AgentLinkConfig {
                     "must not be empty (omit it for the default)",
                 ));
             }
+            if let Some(v) = value.as_deref().filter(|v| v.len() > MAX_NAME_BYTES) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{} bytes", v.len()),
+                    format!("must be at most {MAX_NAME_BYTES} bytes"),
+                ));
+            }
         }
-        if !(100..=3_600_000).contains(&self.interval_ms) {
+        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&self.interval_ms) {
             return Err(ConfigError::invalid(
                 "agent.interval_ms",
                 self.interval_ms,
-                "must be in 100..=3600000",
+                format!("must be in {MIN_INTERVAL_MS}..={MAX_INTERVAL_MS}"),
             ));
         }
-        if self.window_intervals == 0 {
-            return Err(ConfigError::invalid("agent.window_intervals", 0, "must be >= 1"));
+        if self.window_intervals == 0 || self.window_intervals > MAX_WINDOW_INTERVALS {
+            return Err(ConfigError::invalid(
+                "agent.window_intervals",
+                self.window_intervals,
+                format!("must be in 1..={MAX_WINDOW_INTERVALS}"),
+            ));
         }
         if self.connect_timeout_ms == 0 {
             return Err(ConfigError::invalid("agent.connect_timeout_ms", 0, "must be > 0"));
@@ -165,8 +179,12 @@ impl AgentLinkConfig {
                 "must be >= reconnect_backoff_ms.min",
             ));
         }
-        if self.report_queue == 0 {
-            return Err(ConfigError::invalid("agent.report_queue", 0, "must be > 0"));
+        if self.report_queue == 0 || self.report_queue > MAX_REPORT_QUEUE {
+            return Err(ConfigError::invalid(
+                "agent.report_queue",
+                self.report_queue,
+                format!("must be in 1..={MAX_REPORT_QUEUE}"),
+            ));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 use crate::error::ConfigError;
 use crate::hashing::murmur3_32;
+use crate::limits::{MAX_PAYLOAD_ITEMS, MAX_RECORDS, MAX_ROUTERS};
 use crate::partitioner::{
     ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
 };
@@ -287,7 +288,9 @@ impl Params {
         }
     }
 
-    /// Checks every range; the error names the first bad key.
+    /// Checks every range; the error names the first bad key. Every size is bounded by
+    /// [`crate::limits`] before anything of that size is allocated (the workload, which may shuffle its
+    /// keys, is built last).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !NAMES.contains(&self.partitioner.as_str()) {
             return Err(ConfigError::UnknownPartitioner {
@@ -295,25 +298,31 @@ impl Params {
                 expected: NAMES,
             });
         }
-        if self.routers == 0 {
-            return Err(ConfigError::invalid("routers", 0, "must be > 0"));
-        }
-        if self.records == 0 {
-            return Err(ConfigError::invalid("records", 0, "must be > 0"));
-        }
-        if self.payload.words_per_sentence == 0 {
+        if self.routers == 0 || self.routers > MAX_ROUTERS {
             return Err(ConfigError::invalid(
-                "payload.words_per_sentence",
-                0,
-                "must be > 0",
+                "routers",
+                self.routers,
+                format!("must be in 1..={MAX_ROUTERS}"),
             ));
         }
-        if self.payload.values_per_record == 0 {
+        if self.records == 0 || self.records > MAX_RECORDS {
             return Err(ConfigError::invalid(
-                "payload.values_per_record",
-                0,
-                "must be > 0",
+                "records",
+                self.records,
+                format!("must be in 1..={MAX_RECORDS}"),
             ));
+        }
+        for (key, n) in [
+            ("payload.words_per_sentence", self.payload.words_per_sentence),
+            ("payload.values_per_record", self.payload.values_per_record),
+        ] {
+            if n == 0 || n > MAX_PAYLOAD_ITEMS {
+                return Err(ConfigError::invalid(
+                    key,
+                    n,
+                    format!("must be in 1..={MAX_PAYLOAD_ITEMS}"),
+                ));
+            }
         }
         let c = &self.capacity;
         if !(c.units_per_second >= 0.0 && c.units_per_second.is_finite()) {
@@ -337,7 +346,7 @@ impl Params {
                 "each factor must be > 0",
             ));
         }
-        self.router_config().validate()?;
+        self.router_config().validate().map_err(in_params)?;
         Workload::new(&self.workload_config())?;
         if let Some(agent) = &self.agent {
             agent.validate()?;
@@ -405,6 +414,57 @@ impl Params {
     }
 }
 
+/// The params keys of the [`RouterConfig`] settings that do not sit at the top level: the strategies'
+/// own settings under `router:`, the key count under `workload:`.
+const ROUTER_KEYS: &[&str] = &[
+    "workload.keys",
+    "router.hot_keys.count",
+    "router.hot_keys.alpha",
+    "router.hot_keys.true_hot_keys",
+    "router.hot_keys.spread_keys",
+    "router.hot_keys.online.capacity",
+    "router.hot_keys.online.enter",
+    "router.hot_keys.online.exit",
+    "router.hot_keys.online.tick_records",
+    "router.hot_keys.online.rank_hysteresis",
+    "router.choices.theta",
+    "router.choices.capacity",
+    "router.choices.epsilon",
+    "router.choices.recompute_every",
+    "router.dalton.epsilon",
+    "router.dalton.learning_rate",
+    "router.dalton.initial_q",
+    "router.dalton.max_split",
+    "router.dalton.temperature",
+    "router.flexd.hot_threshold",
+    "router.flexd.refresh_ms",
+    "router.flexd.delta",
+    "router.saspartitioner.stats_intervals",
+];
+
+/// A [`RouterConfig`] error renamed to the key a params file spells (`hot_keys.count` is
+/// `router.hot_keys.count` there, `num_keys` is `workload.keys`).
+fn in_params(error: ConfigError) -> ConfigError {
+    match error {
+        ConfigError::Invalid { key, value, reason } => {
+            let renamed = if key == "num_keys" {
+                Some("workload.keys")
+            } else {
+                ROUTER_KEYS
+                    .iter()
+                    .copied()
+                    .find(|k| k.strip_prefix("router.") == Some(key))
+            };
+            ConfigError::Invalid {
+                key: renamed.unwrap_or(key),
+                value,
+                reason,
+            }
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,6 +518,83 @@ mod tests {
 
         let e = Params::parse("task: [", "f.yaml").unwrap_err().to_string();
         assert!(e.starts_with("f.yaml: "), "{e}");
+    }
+
+    // Issue "Nothing a client sends takes it down", item 1: `router.hot_keys.count: 10000000000` made
+    // validation allocate 80 GB for the mask's popularity vector and the process abort.
+    #[test]
+    fn every_size_is_bounded_and_named_as_the_file_spells_it() {
+        let e = Params::parse(
+            &format!("{MINIMAL}router:\n  hot_keys:\n    count: 10000000000\n"),
+            "f.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("f.yaml: ") && e.contains("`router.hot_keys.count`"),
+            "{e}"
+        );
+        assert!(e.contains("4096"), "{e}");
+        // K·P routing-table cells: 4 096 hot keys fit 4 workers, not 32 768.
+        let wide = format!("{MINIMAL}router:\n  hot_keys:\n    count: 4096\n");
+        Params::parse(&wide, "f").unwrap();
+        let e = Params::parse(&wide.replace("workers: 4", "workers: 32768"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`router.hot_keys.count`") && e.contains("cells"),
+            "{e}"
+        );
+
+        for (yaml, key) in [
+            ("workers: 4294967295\n", "`workers`"),
+            ("routers: 4294967295\n", "`routers`"),
+            ("records: 18446744073709551615\n", "`records`"),
+            ("window_ms: 100000000\nslide_ms: 1\n", "`window_ms`"),
+            (
+                "payload:\n  values_per_record: 4294967295\n",
+                "`payload.values_per_record`",
+            ),
+            (
+                "router:\n  choices:\n    capacity: 100000000000\n",
+                "`router.choices.capacity`",
+            ),
+            (
+                "router:\n  hot_keys:\n    online:\n      capacity: 100000000000\n",
+                "`router.hot_keys.online.capacity`",
+            ),
+            (
+                "router:\n  saspartitioner:\n    stats_intervals: 100000000\n",
+                "`router.saspartitioner.stats_intervals`",
+            ),
+            (
+                "workload:\n  keys: 10000000000\n  shuffle_keys: true\n",
+                "`workload.keys`",
+            ),
+            (
+                "agent:\n  window_intervals: 4294967295\n",
+                "`agent.window_intervals`",
+            ),
+            ("agent:\n  report_queue: 100000000000\n", "`agent.report_queue`"),
+        ] {
+            // MINIMAL's own `workers` and `records` unless the case sets them.
+            let mut text = format!("task: wordcount\npartitioner: pkg\n{yaml}");
+            for line in ["workers: 4\n", "records: 1000\n"] {
+                let name = &line[..line.find(':').unwrap() + 1];
+                if !yaml.lines().any(|l| l.starts_with(name)) {
+                    text.push_str(line);
+                }
+            }
+            let e = Params::parse(&text, "f.yaml").unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let long = "x".repeat(200);
+        let e = Params::parse(&format!("{MINIMAL}agent:\n  job_name: {long}\n"), "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`agent.job_name`"), "{e}");
+        // An unshuffled workload allocates nothing per key: any count is fine.
+        Params::parse(&format!("{MINIMAL}workload:\n  keys: 10000000000\n"), "f").unwrap();
     }
 
     #[test]

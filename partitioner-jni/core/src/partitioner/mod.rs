@@ -4,6 +4,9 @@
 
 use crate::error::ConfigError;
 use crate::hot_keys::{HotKeys, OnlineHotKeyConfig, OnlineHotKeys};
+use crate::limits::{
+    MAX_HOT_KEYS, MAX_STATS_INTERVALS, MAX_SUMMARY_CAPACITY, MAX_TABLE_CELLS, MAX_WINDOW_SLIDES, MAX_WORKERS,
+};
 use crate::mask::Mask;
 use crate::window::WindowSpec;
 use serde::{Deserialize, Serialize};
@@ -239,6 +242,7 @@ impl HotKeyConfig {
                     "alpha" => "hot_keys.alpha",
                     "true_hot_keys" => "hot_keys.true_hot_keys",
                     "hot_keys" => "hot_keys.count",
+                    "spread_keys" => "hot_keys.spread_keys",
                     other => other,
                 };
                 ConfigError::Invalid { key, value, reason }
@@ -376,7 +380,9 @@ impl RouterConfig {
         }
     }
 
-    /// Checks every range; the error names the first bad setting.
+    /// Checks every range; the error names the first bad setting. Every size a strategy allocates by
+    /// (workers, hot keys × workers, window slides, summary counters, statistics intervals) is bounded
+    /// by [`crate::limits`] here, before any strategy is built.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let unit = |key, v: f64| {
             if (0.0..=1.0).contains(&v) {
@@ -385,11 +391,11 @@ impl RouterConfig {
                 Err(ConfigError::invalid(key, v, "must be in [0, 1]"))
             }
         };
-        if self.workers == 0 || self.workers > 32_768 {
+        if self.workers == 0 || self.workers > MAX_WORKERS {
             return Err(ConfigError::invalid(
                 "workers",
                 self.workers,
-                "must be in 1..=32768",
+                format!("must be in 1..={MAX_WORKERS}"),
             ));
         }
         if self.slide_ms == 0 {
@@ -402,17 +408,52 @@ impl RouterConfig {
                 "must be >= slide_ms",
             ));
         }
+        if self.window_ms.div_ceil(self.slide_ms) > MAX_WINDOW_SLIDES {
+            return Err(ConfigError::invalid(
+                "window_ms",
+                self.window_ms,
+                format!("must be at most {MAX_WINDOW_SLIDES} slides of slide_ms"),
+            ));
+        }
         if self.num_keys == 0 {
             return Err(ConfigError::invalid("num_keys", self.num_keys, "must be > 0"));
         }
-        if self.hot_keys.count == 0 {
-            return Err(ConfigError::invalid("hot_keys.count", 0, "must be > 0"));
+        let k = self.hot_keys.count;
+        if k == 0 || k > MAX_HOT_KEYS {
+            return Err(ConfigError::invalid(
+                "hot_keys.count",
+                k,
+                format!("must be in 1..={MAX_HOT_KEYS}"),
+            ));
+        }
+        // Cannot overflow: both factors are bounded above.
+        if k * self.workers as usize > MAX_TABLE_CELLS {
+            return Err(ConfigError::invalid(
+                "hot_keys.count",
+                k,
+                format!(
+                    "times {} workers must be at most {MAX_TABLE_CELLS} routing-table cells",
+                    self.workers
+                ),
+            ));
+        }
+        let online = self.hot_keys.online.capacity;
+        if online > MAX_SUMMARY_CAPACITY {
+            return Err(ConfigError::invalid(
+                "hot_keys.online.capacity",
+                online,
+                format!("must be at most {MAX_SUMMARY_CAPACITY}"),
+            ));
         }
         if let Some(theta) = self.choices.theta.filter(|t| !(*t > 0.0 && *t < 1.0)) {
             return Err(ConfigError::invalid("choices.theta", theta, "must be in (0, 1)"));
         }
-        if self.choices.capacity == 0 {
-            return Err(ConfigError::invalid("choices.capacity", 0, "must be > 0"));
+        if self.choices.capacity == 0 || self.choices.capacity > MAX_SUMMARY_CAPACITY {
+            return Err(ConfigError::invalid(
+                "choices.capacity",
+                self.choices.capacity,
+                format!("must be in 1..={MAX_SUMMARY_CAPACITY}"),
+            ));
         }
         if self.choices.recompute_every == 0 {
             return Err(ConfigError::invalid("choices.recompute_every", 0, "must be > 0"));
@@ -453,11 +494,12 @@ impl RouterConfig {
             ));
         }
         self.hot_keys.mask(self.workers)?;
-        if self.saspartitioner.stats_intervals == 0 {
+        let stats = self.saspartitioner.stats_intervals;
+        if stats == 0 || stats > MAX_STATS_INTERVALS {
             return Err(ConfigError::invalid(
                 "saspartitioner.stats_intervals",
-                0,
-                "must be > 0",
+                stats,
+                format!("must be in 1..={MAX_STATS_INTERVALS}"),
             ));
         }
         Ok(())

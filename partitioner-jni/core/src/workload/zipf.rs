@@ -2,6 +2,7 @@
 
 use super::{CounterRng, KeySource, WorkloadConfig};
 use crate::error::ConfigError;
+use crate::limits::MAX_SHUFFLED_KEYS;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Zipf};
@@ -28,6 +29,14 @@ impl ZipfKeys {
         }
         if keys == 0 {
             return Err(ConfigError::invalid("workload.keys", keys, "must be > 0"));
+        }
+        // The permutation below holds every key.
+        if shuffle && keys > MAX_SHUFFLED_KEYS {
+            return Err(ConfigError::invalid(
+                "workload.keys",
+                keys,
+                format!("must be at most {MAX_SHUFFLED_KEYS} with shuffle_keys"),
+            ));
         }
         let zipf = if alpha > 0.0 {
             Some(
@@ -95,6 +104,15 @@ impl ZipfSequenceKeys {
                 "workload.shift_interval_ms",
                 0,
                 "must be > 0",
+            ));
+        }
+        // Each phase holds its own permutation.
+        let shuffled: u64 = config.phases.iter().map(|p| p.keys).fold(0, u64::saturating_add);
+        if config.shuffle_keys && shuffled > MAX_SHUFFLED_KEYS {
+            return Err(ConfigError::invalid(
+                "workload.phases",
+                format!("{shuffled} keys in all"),
+                format!("must be at most {MAX_SHUFFLED_KEYS} with shuffle_keys"),
             ));
         }
         let phases = config
