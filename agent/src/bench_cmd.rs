@@ -3,7 +3,7 @@
 
 use crate::fake_job::{self, LocalAgent};
 use crate::pb::SessionMode;
-use crate::server::{PolicyFactory, ServeConfig};
+use crate::server::{AgentClock, ManualClock, PolicyFactory, ServeConfig};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +16,12 @@ pub async fn reply_latencies(
     mode: SessionMode,
     steps: u64,
 ) -> anyhow::Result<Vec<f64>> {
+    // The fake job's clock moves on one interval per step, as fast as the steps go: its reports are
+    // always on time for the agent.
+    let clock = ManualClock::new(0);
     let config = ServeConfig {
         deadline_intervals: 1000.0,
+        clock: AgentClock::new(clock.clone()),
         ..ServeConfig::default()
     };
     let agent = LocalAgent::start(config, policies).await?;
@@ -31,6 +35,8 @@ pub async fn reply_latencies(
     tables.message().await?.context("initial table")?;
     let mut latencies = Vec::with_capacity(steps as usize);
     for interval in 0..steps {
+        // Interval `interval` (100 ms in `fake_job::open_request`) has just ended.
+        clock.set((interval + 1) * 100);
         for w in 0..workers {
             // Loads vary with the step so the learner sees changing rewards.
             let busy = 40.0 + f64::from((w + interval as u32) % 50);

@@ -6,7 +6,7 @@
 use sas_agent::fake_job::{self, LocalAgent};
 use sas_agent::pb::agent_client::AgentClient;
 use sas_agent::pb::{self, SessionMode};
-use sas_agent::server::{InitialTableFactory, ServeConfig};
+use sas_agent::server::{AgentClock, InitialTableFactory, ManualClock, ServeConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::timeout;
@@ -22,9 +22,18 @@ struct Agent {
     local: LocalAgent,
 }
 
+/// The fake job numbers its intervals 0, 1, 2, 3; the agent's clock stands in interval 2, so every one of
+/// them is inside its window (`docs/agent.md`, "The clock window").
+fn config() -> ServeConfig {
+    ServeConfig {
+        clock: AgentClock::new(ManualClock::new(200)),
+        ..ServeConfig::default()
+    }
+}
+
 async fn start_agent() -> Agent {
     let factory = Arc::new(InitialTableFactory::new(None));
-    let local = LocalAgent::start(ServeConfig::default(), factory).await.unwrap();
+    let local = LocalAgent::start(config(), factory).await.unwrap();
     Agent {
         client: local.client().await.unwrap(),
         metrics_addr: local.metrics_addr,
@@ -348,7 +357,7 @@ async fn the_step_log_has_one_line_per_step() {
     let path = dir.path().join("runs/steps.csv");
     let config = ServeConfig {
         step_log: Some(path.clone()),
-        ..ServeConfig::default()
+        ..config()
     };
     let local = LocalAgent::start(config, Arc::new(InitialTableFactory::new(None)))
         .await
@@ -400,7 +409,7 @@ async fn the_step_log_has_one_line_per_step() {
 async fn a_collect_transition_pairs_the_reward_with_the_routing_that_earned_it() {
     let dir = tempfile::tempdir().unwrap();
     let factory = Arc::new(InitialTableFactory::new(Some(dir.path().to_path_buf())));
-    let local = LocalAgent::start(ServeConfig::default(), factory).await.unwrap();
+    let local = LocalAgent::start(config(), factory).await.unwrap();
     let mut client = local.client().await.unwrap();
     let open = client
         .open_session(open_request(SessionMode::Collect))

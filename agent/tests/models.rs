@@ -4,7 +4,7 @@
 
 use sas_agent::fake_job::{self, LocalAgent};
 use sas_agent::pb::{self, SessionMode};
-use sas_agent::server::{ModelFactory, ServeConfig};
+use sas_agent::server::{AgentClock, ManualClock, ModelFactory, ServeConfig};
 use sas_learner::checkpoint;
 use sas_learner::config::SacConfig;
 use sas_learner::sac_n::SacN;
@@ -74,6 +74,8 @@ async fn a_checkpoint_serves_its_policy_and_refuses_another_layout() {
     save_checkpoint(&ckpt);
     let agent = start(ServeConfig {
         checkpoint: Some(ckpt.clone()),
+        // In interval 0, the one the fake job reports.
+        clock: AgentClock::new(ManualClock::new(0)),
         ..ServeConfig::default()
     })
     .await;
@@ -132,9 +134,12 @@ fn a_corrupt_checkpoint_stops_the_server_at_start_naming_the_file() {
 #[tokio::test]
 async fn a_train_session_publishes_new_weights_and_saves_them() {
     let dir = tempfile::tempdir().unwrap();
+    // The fake job's clock: it moves on one interval per step, so the reports are always on time.
+    let clock = ManualClock::new(0);
     let mut config = ServeConfig {
         train_out: Some(dir.path().to_owned()),
         sac: small_sac(),
+        clock: AgentClock::new(clock.clone()),
         ..ServeConfig::default()
     };
     config.learner.publish_every = 2;
@@ -152,6 +157,7 @@ async fn a_train_session_publishes_new_weights_and_saves_them() {
     let mut version = first.model_version;
     // Steps until the learner has published a few times (it needs a batch of 8 first).
     while version < first.model_version + 3 && started.elapsed() < LIMIT {
+        clock.set((interval + 1) * 100);
         report_step(&mut client, &open.session_id, interval).await;
         version = timeout(LIMIT, tables.message())
             .await

@@ -11,7 +11,7 @@
 //! in the agent (connecting, reports answered, tables published) is awaited as a condition on the link's
 //! counters; [`DEADLINE`] bounds each wait only to fail a test that hangs.
 
-use sas_agent::server::{self, InitialTableFactory, ServeConfig, ServeError};
+use sas_agent::server::{self, AgentClock, InitialTableFactory, ServeConfig, ServeError};
 use sas_agent_link::clock::{Clock, ManualClock};
 use sas_agent_link::linked_router::CHECK_EVERY;
 use sas_agent_link::{LinkedRouter, StatusSnapshot, WorkerInterval, WorkerReporter};
@@ -44,10 +44,25 @@ struct Agent {
     handle: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
-fn start_agent(listener: TcpListener, metrics: TcpListener) -> Agent {
+/// The job's clock as the agent reads it: the agent's "now" is the routers' and workers', so their reports
+/// are inside its clock window.
+#[derive(Debug)]
+struct JobClock(ManualClock);
+
+impl server::Clock for JobClock {
+    fn now_ms(&self) -> u64 {
+        self.0.now_ms()
+    }
+}
+
+fn start_agent(listener: TcpListener, metrics: TcpListener, clock: &ManualClock) -> Agent {
     let (stop, stopped) = oneshot::channel::<()>();
+    let config = ServeConfig {
+        clock: AgentClock::new(JobClock(clock.clone())),
+        ..ServeConfig::default()
+    };
     let handle = tokio::spawn(server::run(
-        ServeConfig::default(),
+        config,
         Arc::new(InitialTableFactory::new(None)),
         listener,
         metrics,
@@ -109,8 +124,7 @@ struct Job {
 }
 
 impl Job {
-    fn new(params: &Params, with_workers: bool) -> Self {
-        let clock = ManualClock::new(T0);
+    fn new(params: &Params, with_workers: bool, clock: ManualClock) -> Self {
         let routers = (0..params.routers)
             .map(|r| LinkedRouter::open_with_clock(params, "", r, clock.clone()).unwrap())
             .collect();
@@ -212,11 +226,12 @@ fn assert_same_link(job: &Job, other: impl Fn() -> StatusSnapshot, what: &str) {
 async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
     let listener = bind_any().await;
     let addr = listener.local_addr().unwrap();
-    let agent = start_agent(listener, bind_any().await);
+    let clock = ManualClock::new(T0);
+    let agent = start_agent(listener, bind_any().await, &clock);
     let params = params(addr, 1, "router-link-main");
 
     // Router only: a step can close (at its deadline) only if the router's reports reach the agent.
-    let mut job = Job::new(&params, false);
+    let mut job = Job::new(&params, false, clock);
     let stepped = job
         .run_until(Pace::Tick, |s| {
             s.last_table_step >= 1 && s.connected && s.reports_sent >= 1 && s.tables_applied >= 2
@@ -291,7 +306,7 @@ async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
 
     // A new agent on the same port: the link reconnects, re-opens the session and tables flow again.
     let listener = rebind(addr).await;
-    let agent = start_agent(listener, bind_any().await);
+    let agent = start_agent(listener, bind_any().await, &job.clock);
     let received = job.status().tables_received;
     let back = job
         .run_until(Pace::Tick, |s| {
@@ -313,9 +328,10 @@ async fn a_linked_router_follows_the_agent_falls_back_and_comes_back() {
 async fn routers_of_one_job_share_one_link_and_session() {
     let listener = bind_any().await;
     let addr = listener.local_addr().unwrap();
-    let agent = start_agent(listener, bind_any().await);
+    let clock = ManualClock::new(T0);
+    let agent = start_agent(listener, bind_any().await, &clock);
     let params = params(addr, 2, "router-link-shared");
-    let mut job = Job::new(&params, true);
+    let mut job = Job::new(&params, true, clock);
     // Both routers applied tables beyond the initial one.
     let stepped = job
         .run_until(Pace::Tick, |s| s.last_table_step >= 3 && s.tables_applied >= 2)
@@ -344,7 +360,7 @@ async fn a_router_whose_agent_never_answers_falls_back_at_the_timeout_and_keeps_
     let addr = bind_any().await.local_addr().unwrap();
     let params = params(addr, 1, "router-link-absent");
     // The router counts the link as down from its creation, at T0.
-    let mut job = Job::new(&params, true);
+    let mut job = Job::new(&params, true, ManualClock::new(T0));
     job.clock.advance(FALLBACK_AFTER_MS - 1);
     job.route_burst();
     assert!(
@@ -386,7 +402,8 @@ async fn links_of_one_job_in_two_processes_share_one_session_by_key() {
     let addr = listener.local_addr().unwrap();
     let metrics = bind_any().await;
     let metrics_addr = metrics.local_addr().unwrap();
-    let agent = start_agent(listener, metrics);
+    let clock = ManualClock::new(T0);
+    let agent = start_agent(listener, metrics, &clock);
     // Two addresses of one agent give two links in this process, as two TaskManagers would have.
     let here = params_at(
         &format!("http://127.0.0.1:{}", addr.port()),
@@ -398,7 +415,6 @@ async fn links_of_one_job_in_two_processes_share_one_session_by_key() {
         2,
         "router-link-keyed",
     );
-    let clock = ManualClock::new(T0);
     let routers = vec![
         LinkedRouter::open_with_clock(&here, "", 0, clock.clone()).unwrap(),
         LinkedRouter::open_with_clock(&there, "", 1, clock.clone()).unwrap(),

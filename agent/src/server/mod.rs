@@ -14,6 +14,7 @@
 
 mod metrics;
 mod models;
+mod names;
 mod service;
 mod session;
 mod step_log;
@@ -23,7 +24,7 @@ pub use step_log::HEADER as STEP_LOG_HEADER;
 pub use models::ModelFactory;
 
 pub use service::AgentService;
-pub use session::{Mode, SessionSpec};
+pub use session::{AgentClock, Clock, ManualClock, Mode, SessionSpec, WallClock};
 
 use crate::env::features::InitialPerf;
 use crate::offline::DatasetWriter;
@@ -33,13 +34,14 @@ use crate::sac_policy::LearnerSettings;
 use crate::shutdown::Shutdown;
 use metrics::Metrics;
 use sas_learner::config::SacConfig;
+use sas_router::limits::{MAX_MESSAGE_BYTES, MAX_SESSIONS};
 use serde::{Deserialize, Serialize};
 use session::Session;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -49,7 +51,8 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
-    /// gRPC address. Default 127.0.0.1:50051 (loopback: the agent trusts its clients).
+    /// gRPC address. Default 127.0.0.1:50051 (loopback: the agent trusts its clients; any other address
+    /// needs `allow_remote`).
     pub bind: SocketAddr,
     /// Prometheus `/metrics` address. Default 127.0.0.1:9464.
     pub metrics_bind: SocketAddr,
@@ -59,9 +62,11 @@ pub struct ServeConfig {
     pub episode_length: u64,
     /// A step closes this many intervals after its first report even if reports are missing. Default 2.
     pub deadline_intervals: f64,
-    /// Open sessions at most. Default 64.
+    /// Open sessions at most, in `1..=`[`MAX_SESSIONS`]; one more is refused with RESOURCE_EXHAUSTED
+    /// before anything of it is built. Default 64.
     pub max_sessions: usize,
-    /// Largest request accepted (bytes). Default 1 MiB.
+    /// Largest request accepted (bytes), in `1024..=`[`MAX_MESSAGE_BYTES`]; a larger one gets
+    /// OUT_OF_RANGE. Default 1 MiB.
     pub max_message_bytes: usize,
     /// Directory COLLECT sessions write their offline dataset to (one subdirectory per session).
     pub offline_dir: Option<PathBuf>,
@@ -79,6 +84,14 @@ pub struct ServeConfig {
     pub session_idle_s: f64,
     /// CSV file every closed step is appended to (columns: [`STEP_LOG_HEADER`]). None: no log.
     pub step_log: Option<PathBuf>,
+    /// Accept a `bind` or `metrics_bind` beyond loopback (`--allow-remote`). The agent trusts its clients
+    /// and speaks plaintext, so exposing it is a decision: refused without this, logged with it
+    /// (`docs/agent.md`, "Beyond loopback"). Default false.
+    pub allow_remote: bool,
+    /// The clock report intervals are checked against (`docs/agent.md`, "The clock window"): the
+    /// system clock; tests inject their own. Not a settings key.
+    #[serde(skip)]
+    pub clock: AgentClock,
 }
 
 impl Default for ServeConfig {
@@ -98,6 +111,8 @@ impl Default for ServeConfig {
             sac: SacConfig::default(),
             session_idle_s: 120.0,
             step_log: None,
+            allow_remote: false,
+            clock: AgentClock::default(),
         }
     }
 }
@@ -113,7 +128,7 @@ pub enum ServeError {
         /// Its value.
         value: String,
         /// What is allowed.
-        reason: &'static str,
+        reason: String,
     },
     /// The gRPC transport failed.
     #[error("gRPC server: {0}")]
@@ -132,28 +147,46 @@ impl ServeConfig {
         let initial = InitialPerf::new(self.initial_perf).map_err(|_| ServeError::Invalid {
             key: "initial_perf",
             value: self.initial_perf.to_string(),
-            reason: "must be a finite number > 0",
+            reason: "must be a finite number > 0".into(),
         })?;
         if !(self.deadline_intervals.is_finite() && self.deadline_intervals >= 1.0) {
             return Err(ServeError::Invalid {
                 key: "deadline_intervals",
                 value: self.deadline_intervals.to_string(),
-                reason: "must be >= 1",
+                reason: "must be >= 1".into(),
             });
         }
         if !(self.session_idle_s.is_finite() && self.session_idle_s > 0.0) {
             return Err(ServeError::Invalid {
                 key: "session_idle_s",
                 value: self.session_idle_s.to_string(),
-                reason: "must be > 0",
+                reason: "must be > 0".into(),
             });
         }
-        if self.max_sessions == 0 {
+        if !(1..=MAX_SESSIONS).contains(&self.max_sessions) {
             return Err(ServeError::Invalid {
                 key: "max_sessions",
-                value: "0".into(),
-                reason: "must be > 0",
+                value: self.max_sessions.to_string(),
+                reason: format!("must be in 1..={MAX_SESSIONS}"),
             });
+        }
+        if !(1024..=MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
+            return Err(ServeError::Invalid {
+                key: "max_message_bytes",
+                value: self.max_message_bytes.to_string(),
+                reason: format!("must be in 1024..={MAX_MESSAGE_BYTES}"),
+            });
+        }
+        for (key, addr) in [("bind", self.bind), ("metrics_bind", self.metrics_bind)] {
+            if !addr.ip().is_loopback() && !self.allow_remote {
+                return Err(ServeError::Invalid {
+                    key,
+                    value: addr.to_string(),
+                    reason: "not a loopback address: the agent trusts its clients and speaks plaintext; \
+                             set `allow_remote: true` (or `--allow-remote`) to expose it, TLS in front"
+                        .into(),
+                });
+            }
         }
         self.sac.validate()?;
         Ok(initial)
@@ -222,6 +255,12 @@ impl PolicyFactory for InitialTableFactory {
 pub(crate) struct AgentState {
     pub(crate) config: ServeConfigResolved,
     pub(crate) sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Sessions being built: each holds a slot of `max_sessions` from its check to its insertion, so
+    /// concurrent opens cannot overshoot the limit. Taken only with `sessions` locked.
+    pub(crate) opening: AtomicUsize,
+    /// Live `SubscribeTables` streams per session id (ids with none are absent), bounded by
+    /// `MAX_SUBSCRIBERS_PER_ROUTER` × the session's routers.
+    pub(crate) subscribers: Mutex<HashMap<String, usize>>,
     pub(crate) next_session: AtomicU64,
     pub(crate) policies: Arc<dyn PolicyFactory>,
     pub(crate) metrics: Metrics,
@@ -237,6 +276,7 @@ pub(crate) struct ServeConfigResolved {
     pub(crate) deadline_intervals: f64,
     pub(crate) max_sessions: usize,
     pub(crate) session_idle_s: f64,
+    pub(crate) clock: AgentClock,
 }
 
 impl AgentState {
@@ -284,8 +324,11 @@ pub async fn run(
             deadline_intervals: config.deadline_intervals,
             max_sessions: config.max_sessions,
             session_idle_s: config.session_idle_s,
+            clock: config.clock.clone(),
         },
         sessions: Mutex::new(HashMap::new()),
+        opening: AtomicUsize::new(0),
+        subscribers: Mutex::new(HashMap::new()),
         next_session: AtomicU64::new(1),
         policies,
         metrics: Metrics::new(),
@@ -318,11 +361,30 @@ pub async fn run(
     health_reporter
         .set_not_serving::<pb::agent_server::AgentServer<AgentService>>()
         .await;
+    // The overall status ("") too: a probe without a service name must see the drain as well.
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
     // Receivers may all be gone already; that is fine.
     let _ = notify_shutdown.send(());
     let (grpc, _, _) = tokio::join!(grpc, deadlines, metrics);
-    for session in state.sessions.lock().unwrap_or_else(|e| e.into_inner()).values() {
-        session.finish();
+    // Every open session ends as a closed one does: TRAIN learners save their checkpoint, COLLECT
+    // datasets flush. Joining a learner blocks, so not on a runtime thread.
+    let open: Vec<Arc<Session>> = {
+        let mut sessions = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        state.metrics.sessions.set(0);
+        sessions.drain().map(|(_, s)| s).collect()
+    };
+    tracing::info!(sessions = open.len(), "finishing open sessions");
+    let finished = tokio::task::spawn_blocking(move || {
+        for session in open {
+            session.finish();
+            tracing::info!(session = %session.id, steps = session.steps(), "session finished");
+        }
+    })
+    .await;
+    if let Err(join) = finished {
+        tracing::error!(cause = %join, "finishing the sessions failed");
     }
     match grpc {
         Ok(result) => result.map_err(ServeError::from),
@@ -334,8 +396,8 @@ pub async fn run(
 }
 
 /// Every 25 ms, closes the sessions idle for `session_idle_s` and the steps whose deadline
-/// (`deadline_intervals` × the session's interval after the interval's first report) passed, missing
-/// worker reports imputed.
+/// (`deadline_intervals` × the session's interval after the interval's first report, or after its end on
+/// the agent's clock if later) passed, missing worker reports imputed.
 async fn close_overdue_steps(state: Arc<AgentState>, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(Duration::from_millis(25));
     loop {

@@ -1,11 +1,21 @@
 //! The `sas.v1.Agent` gRPC service: validates every request, maps failures to precise status codes
-//! (`INVALID_ARGUMENT` naming the field, `NOT_FOUND` for an unknown session) and never lets one bad
-//! request take the server down.
+//! (`INVALID_ARGUMENT` naming the field, `NOT_FOUND` for an unknown session, `RESOURCE_EXHAUSTED` for a
+//! full server or session) and never lets one bad request take the server down.
+//!
+//! Every size a request carries is checked against [`sas_router::limits`] before anything of that size
+//! is allocated or the session is touched: a session's shape (workers, routers, interval, window, hot
+//! keys, mask, names) when it opens, a report's indices and vector lengths before it reaches the
+//! session's collector. A session then costs at most what its bounded shape costs, and at most
+//! `max_sessions` of them exist.
 
 use super::AgentState;
 use super::session::{Mode, Session, SessionSpec};
-use crate::coordinator::{Accepted, RouterCounts, WorkerLoad};
+use crate::coordinator::{Accepted, ReportError, RouterCounts, WorkerLoad};
 use crate::pb;
+use sas_router::limits::{
+    MAX_HOT_KEYS, MAX_INTERVAL_MS, MAX_MASK_RANGES, MAX_NAME_BYTES, MAX_ROUTERS, MAX_SUBSCRIBERS_PER_ROUTER,
+    MAX_WINDOW_INTERVALS, MAX_WORKERS, MIN_INTERVAL_MS,
+};
 use sas_router::mask::Mask;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,19 +49,40 @@ impl AgentService {
             })
     }
 
+    /// The shape `r` declares, every size checked first.
     fn spec(&self, r: &pb::OpenSessionRequest) -> Result<SessionSpec, Status> {
         let bad = |m: String| invalid(&self.state, m);
-        if r.workers == 0 || r.workers > 32_768 {
-            return Err(bad(format!("workers = {}: must be in 1..=32768", r.workers)));
+        let within = |field: &str, value: u32, min: u64, max: u64| {
+            if (min..=max).contains(&u64::from(value)) {
+                Ok(())
+            } else {
+                Err(bad(format!("{field} = {value}: must be in {min}..={max}")))
+            }
+        };
+        within("workers", r.workers, 1, MAX_WORKERS.into())?;
+        within("routers", r.routers, 1, MAX_ROUTERS.into())?;
+        within("interval_ms", r.interval_ms, MIN_INTERVAL_MS, MAX_INTERVAL_MS)?;
+        within(
+            "window_intervals",
+            r.window_intervals,
+            1,
+            MAX_WINDOW_INTERVALS.into(),
+        )?;
+        // 0 is fine when a mask is sent; without one the mask itself refuses it.
+        within("hot_keys", r.hot_keys, 0, MAX_HOT_KEYS as u64)?;
+        for (field, text) in [("job_name", &r.job_name), ("session_key", &r.session_key)] {
+            if text.len() > MAX_NAME_BYTES {
+                return Err(bad(format!(
+                    "{field}: {} bytes, must be at most {MAX_NAME_BYTES}",
+                    text.len()
+                )));
+            }
         }
-        if r.routers == 0 {
-            return Err(bad("routers = 0: must be > 0".into()));
-        }
-        if r.interval_ms < 100 {
-            return Err(bad(format!("interval_ms = {}: must be >= 100", r.interval_ms)));
-        }
-        if r.window_intervals == 0 {
-            return Err(bad("window_intervals = 0: must be >= 1".into()));
+        if let Some(m) = r.mask.as_ref().filter(|m| m.ranges.len() > MAX_MASK_RANGES) {
+            return Err(bad(format!(
+                "mask: {} ranges, must be at most {MAX_MASK_RANGES}",
+                m.ranges.len()
+            )));
         }
         let mode = match pb::SessionMode::try_from(r.mode) {
             Ok(pb::SessionMode::Serve) => Mode::Serve,
@@ -115,6 +146,8 @@ impl pb::agent_server::Agent for AgentService {
         &self,
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::OpenSessionReply>, Status> {
+        super::names::check_path_component("job_name", &request.get_ref().job_name)
+            .map_err(|m| invalid(&self.state, m))?;
         let spec = self.spec(request.get_ref())?;
         if let Some(open) = self.keyed(&spec)? {
             return Ok(Response::new(open_reply(
@@ -123,6 +156,8 @@ impl pb::agent_server::Agent for AgentService {
                 open.policy().version(),
             )));
         }
+        // A slot first: a refused session costs nothing (no policy, no dataset directory).
+        let slot = self.reserve_slot()?;
         let policy = self
             .state
             .policies
@@ -143,6 +178,7 @@ impl pb::agent_server::Agent for AgentService {
             self.state.config.initial_perf,
             self.state.config.episode_length,
             offline,
+            self.state.config.clock.clone(),
         );
         let mut sessions = self.state.sessions.lock().unwrap_or_else(|e| e.into_inner());
         // Another subtask of the job may have opened the keyed session meanwhile: join it.
@@ -154,13 +190,9 @@ impl pb::agent_server::Agent for AgentService {
             tokio::task::spawn_blocking(move || session.finish());
             return Ok(Response::new(joined));
         }
-        if sessions.len() >= self.state.config.max_sessions {
-            return Err(Status::resource_exhausted(format!(
-                "{} sessions are open, the maximum",
-                sessions.len()
-            )));
-        }
         sessions.insert(id, Arc::new(session));
+        // The slot becomes the session while `sessions` is locked.
+        drop(slot);
         self.state.metrics.sessions.set(sessions.len() as i64);
         Ok(Response::new(reply))
     }
@@ -171,6 +203,7 @@ impl pb::agent_server::Agent for AgentService {
     ) -> Result<Response<pb::ReportAck>, Status> {
         let r = request.into_inner();
         let session = self.session(&r.session_id)?;
+        self.check_index("worker", r.worker, session.spec.workers, "workers")?;
         let load = WorkerLoad {
             interval: r.interval,
             worker: r.worker as usize,
@@ -178,7 +211,7 @@ impl pb::agent_server::Agent for AgentService {
             backpressured_ms: r.backpressured_ms,
             interval_ms: r.interval_ms,
         };
-        let (accepted, outcomes) = session.with_collector(r.interval, |c| c.add_worker(&load));
+        let (accepted, outcomes) = session.with_collector(r.interval, |c, now| c.add_worker(&load, now));
         self.publish(&session.id, outcomes);
         self.ack(accepted)
     }
@@ -189,13 +222,14 @@ impl pb::agent_server::Agent for AgentService {
     ) -> Result<Response<pb::ReportAck>, Status> {
         let r = request.into_inner();
         let session = self.session(&r.session_id)?;
+        self.check_router_report(&r, &session.spec)?;
         let counts = RouterCounts {
             interval: r.interval,
             router: r.router as usize,
             counts: r.worker_counts,
             pairs: r.pair_counts,
         };
-        let (accepted, outcomes) = session.with_collector(r.interval, |c| c.add_router(&counts));
+        let (accepted, outcomes) = session.with_collector(r.interval, |c, now| c.add_router(&counts, now));
         self.publish(&session.id, outcomes);
         self.ack(accepted)
     }
@@ -217,12 +251,15 @@ impl pb::agent_server::Agent for AgentService {
                 ),
             ));
         }
+        let subscription = self.subscription(&session)?;
         let mut tables = session.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let mut shutdown = self.state.shutdown();
-        // A task per subscriber: a failed send means the router left, so the task ends (tonic's
-        // streaming example); a closed watch means the session closed.
+        // A task per subscriber, holding its slot until it ends: a failed send or a closed channel
+        // means the router left (the latter noticed at once, not at the next table, which in COLLECT
+        // never comes); a closed watch means the session closed.
         tokio::spawn(async move {
+            let _subscription = subscription;
             loop {
                 let update = tables.borrow_and_update().clone();
                 if tx.send(Ok(update)).await.is_err() {
@@ -230,6 +267,7 @@ impl pb::agent_server::Agent for AgentService {
                 }
                 tokio::select! {
                     changed = tables.changed() => if changed.is_err() { return },
+                    () = tx.closed() => return,
                     () = shutdown.recv() => return,
                 }
             }
@@ -283,17 +321,142 @@ fn open_reply(id: &str, spec: &SessionSpec, model_version: u64) -> pb::OpenSessi
 }
 
 impl AgentService {
-    fn ack(
-        &self,
-        accepted: Result<Accepted, crate::coordinator::ReportError>,
-    ) -> Result<Response<pb::ReportAck>, Status> {
+    /// The reply to a report: `accepted` (false when late), `OUT_OF_RANGE` for an interval ahead of the
+    /// agent's clock window (it may come into range as the clock moves), `INVALID_ARGUMENT` otherwise.
+    fn ack(&self, accepted: Result<Accepted, ReportError>) -> Result<Response<pb::ReportAck>, Status> {
         match accepted {
             Ok(Accepted::Stored) => Ok(Response::new(pb::ReportAck { accepted: true })),
             Ok(Accepted::Late) => {
                 self.state.metrics.late_reports.inc();
                 Ok(Response::new(pb::ReportAck { accepted: false }))
             }
-            Err(e) => Err(invalid(&self.state, e.to_string())),
+            Err(e @ ReportError::AheadOfClock { .. }) => {
+                self.state.metrics.rejected_requests.inc();
+                Err(Status::out_of_range(e.to_string()))
+            }
+            Err(e @ ReportError::Invalid { .. }) => Err(invalid(&self.state, e.to_string())),
+        }
+    }
+}
+
+/// The limits on what one request may cost: slots, subscriptions, report shapes.
+impl AgentService {
+    /// Holds one of `max_sessions` slots for a session being built.
+    ///
+    /// # Errors
+    /// RESOURCE_EXHAUSTED when the open sessions and those being built fill every slot.
+    fn reserve_slot(&self) -> Result<SessionSlot, Status> {
+        let sessions = self.state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let opening = self.state.opening.load(Ordering::Relaxed);
+        let max = self.state.config.max_sessions;
+        if sessions.len() + opening >= max {
+            return Err(Status::resource_exhausted(format!(
+                "{} sessions are open or opening: the server's max_sessions is {max}",
+                sessions.len() + opening
+            )));
+        }
+        self.state.opening.fetch_add(1, Ordering::Relaxed);
+        Ok(SessionSlot {
+            state: self.state.clone(),
+        })
+    }
+
+    /// Counts a new `SubscribeTables` stream of `session`.
+    ///
+    /// # Errors
+    /// RESOURCE_EXHAUSTED when the session already has `MAX_SUBSCRIBERS_PER_ROUTER` streams per router.
+    fn subscription(&self, session: &Session) -> Result<Subscription, Status> {
+        let max = MAX_SUBSCRIBERS_PER_ROUTER * session.spec.routers;
+        let mut subscribers = self.state.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let n = subscribers.entry(session.id.clone()).or_insert(0);
+        if *n >= max {
+            return Err(Status::resource_exhausted(format!(
+                "session `{}` has {n} SubscribeTables streams, the most for {} routers is {max}",
+                session.id, session.spec.routers
+            )));
+        }
+        *n += 1;
+        Ok(Subscription {
+            state: self.state.clone(),
+            session: session.id.clone(),
+        })
+    }
+
+    /// An index field (`worker`, `router`) below the session's count of them.
+    fn check_index(&self, field: &str, index: u32, count: usize, of: &str) -> Result<(), Status> {
+        if index as usize >= count {
+            return Err(invalid(
+                &self.state,
+                format!("invalid `{field}` = {index}: must be < {of} ({count})"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A router report's index and vector lengths against the session's shape, before the session is
+    /// touched (a refused report neither counts as activity nor opens an interval).
+    fn check_router_report(&self, r: &pb::RouterReport, spec: &SessionSpec) -> Result<(), Status> {
+        self.check_index("router", r.router, spec.routers, "routers")?;
+        let length = |field: &str, got: usize, expected: String| {
+            invalid(
+                &self.state,
+                format!("invalid `{field}` = {got} values: must have {expected}"),
+            )
+        };
+        if r.worker_counts.len() != spec.workers {
+            return Err(length(
+                "worker_counts",
+                r.worker_counts.len(),
+                format!("one per worker ({})", spec.workers),
+            ));
+        }
+        if !r.pair_counts.is_empty() && r.pair_counts.len() != spec.action_dim() {
+            return Err(length(
+                "pair_counts",
+                r.pair_counts.len(),
+                format!("none or one per mask pair ({})", spec.action_dim()),
+            ));
+        }
+        // Ignored today, but a size like any other.
+        if r.hot_keys.len() > MAX_HOT_KEYS {
+            return Err(length(
+                "hot_keys",
+                r.hot_keys.len(),
+                format!("at most {MAX_HOT_KEYS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One of `max_sessions` slots, held by a session being built; dropping it (the session is in the
+/// table, or was not built) releases it.
+#[derive(Debug)]
+struct SessionSlot {
+    state: Arc<AgentState>,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.state.opening.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One live `SubscribeTables` stream, counted in `AgentState::subscribers` until its task ends.
+#[derive(Debug)]
+struct Subscription {
+    state: Arc<AgentState>,
+    session: String,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subscribers = self.state.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = subscribers.get_mut(&self.session) {
+            *n -= 1;
+            if *n == 0 {
+                subscribers.remove(&self.session);
+            }
         }
     }
 }
