@@ -9,7 +9,11 @@
 //!
 //! Each file is written to a temporary name and renamed, so a crash mid-save leaves the previous file
 //! whole. Loading checks the dimensions (and the mask when the caller passes one) before touching any
-//! tensor, and reports a truncated or corrupt file as [`LearnerError::CorruptFile`] naming it.
+//! tensor, then validates everything it reads: `config.json` must describe a learner that can be built,
+//! `weights.safetensors` must hold exactly the tensors of that learner with their shapes, and every
+//! value of both safetensors files must be finite. A truncated, corrupt or inconsistent file is a
+//! [`LearnerError::CorruptFile`] naming the file and, where one is at fault, the tensor; nothing is
+//! served from it.
 //!
 //! The random generator is not saved: a loaded learner reseeds from `seed` and the update count, so its
 //! runs are reproducible but do not continue the saved stream.
@@ -127,7 +131,8 @@ fn write_tensors(path: &Path, tensors: Vec<(String, Tensor)>) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Reads every tensor of a safetensors file (f32 or i64).
+/// Reads every tensor of a safetensors file (f32 or i64); an f32 tensor holding a NaN or an infinity is
+/// refused, naming it: such a weight would make every action NaN and such an Adam moment every update.
 fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
     let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| corrupt(path, e))?;
@@ -141,6 +146,15 @@ fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
+                if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(corrupt(
+                        path,
+                        format!(
+                            "tensor {name} holds a non-finite value ({}) at index {index}",
+                            v[index]
+                        ),
+                    ));
+                }
                 Tensor::from_vec(v, shape, &Device::Cpu)
             }
             safetensors::Dtype::I64 => {
@@ -194,7 +208,8 @@ pub fn save(dir: &Path, sac: &SacN, mask: &[[usize; 2]]) -> Result<()> {
     write_atomic(&path, &json)
 }
 
-/// Reads `config.json` and checks it is whole and of this format version, whatever its dimensions.
+/// Reads `config.json` and checks it is whole, of this format version and describes a learner that can
+/// be built (dimensions >= 1, valid hyperparameters), whatever its dimensions.
 ///
 /// # Errors
 ///
@@ -210,6 +225,11 @@ pub fn read_config(dir: &Path) -> Result<CheckpointMeta> {
             expected: FORMAT_VERSION.to_string(),
             found: meta.format_version.to_string(),
         });
+    }
+    for (field, dim) in [("obs_dim", meta.obs_dim), ("act_dim", meta.act_dim)] {
+        if dim == 0 {
+            return Err(corrupt(&path, format!("{field} = 0: must be >= 1")));
+        }
     }
     meta.sac.validate().map_err(|e| corrupt(&path, e))?;
     Ok(meta)
@@ -249,15 +269,31 @@ pub fn read_meta(dir: &Path, expected: &Expected<'_>) -> Result<CheckpointMeta> 
 /// # Errors
 ///
 /// As [`read_meta`]; then [`LearnerError::Io`] or [`LearnerError::CorruptFile`] naming the safetensors
-/// file that is unreadable, truncated, or lacks a tensor or holds one of the wrong shape.
+/// file that is unreadable or truncated, lacks a tensor, holds one of the wrong shape, one that the
+/// learner of `config.json` does not have, or a non-finite value (and naming that tensor).
 pub fn load(dir: &Path, expected: &Expected<'_>) -> Result<(SacN, CheckpointMeta)> {
     let meta = read_meta(dir, expected)?;
-    let mut sac = SacN::new(meta.obs_dim, meta.act_dim, &meta.sac)?;
+    let mut sac =
+        SacN::new(meta.obs_dim, meta.act_dim, &meta.sac).map_err(|e| corrupt(&dir.join(CONFIG_FILE), e))?;
 
     let path: PathBuf = dir.join(WEIGHTS_FILE);
     let weights = read_tensors(&path)?;
     let prefixes = GROUPS.iter().chain(std::iter::once(&"qf_target"));
-    for (name, var) in prefixes.flat_map(|p| named_vars(&sac.varmap, p)) {
+    let vars: Vec<_> = prefixes.flat_map(|p| named_vars(&sac.varmap, p)).collect();
+    // A tensor the configured learner lacks means config.json and the weights disagree (e.g. another
+    // ensemble size): refuse rather than serve half of what was trained.
+    let mut unexpected: Vec<&String> = weights
+        .keys()
+        .filter(|name| !vars.iter().any(|(n, _)| n == *name))
+        .collect();
+    unexpected.sort();
+    if let Some(name) = unexpected.first() {
+        return Err(corrupt(
+            &path,
+            format!("tensor {name} is not a variable of the learner in {CONFIG_FILE}"),
+        ));
+    }
+    for (name, var) in vars {
         let t = weights
             .get(&name)
             .ok_or_else(|| corrupt(&path, format!("missing tensor {name}")))?;
@@ -430,6 +466,120 @@ mod tests {
             matches!(err, LearnerError::Io { .. }) && err.to_string().contains(WEIGHTS_FILE),
             "{err}"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Saves `trained()` into a fresh `dir`, rewrites the tensors of `file` through `edit` (sorted by
+    /// name) and returns what loading it says.
+    fn load_edited(name: &str, file: &str, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> LearnerError {
+        let dir = tempdir(name);
+        save(&dir, &trained(), &[]).unwrap();
+        let path = dir.join(file);
+        let mut tensors: Vec<(String, Tensor)> = read_tensors(&path).unwrap().into_iter().collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        edit(&mut tensors);
+        write_tensors(&path, tensors).unwrap();
+        let expected = Expected {
+            obs_dim: 5,
+            act_dim: 3,
+            mask: None,
+        };
+        let err = load(&dir, &expected).map(|_| ()).unwrap_err();
+        fs::remove_dir_all(&dir).unwrap();
+        err
+    }
+
+    /// `t` with `value` at flat index `index`.
+    fn poisoned(t: &Tensor, index: usize, value: f32) -> Tensor {
+        let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v[index] = value;
+        Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_file_and_the_tensor() {
+        let err = load_edited("nan-weights", WEIGHTS_FILE, |tensors| {
+            let (_, t) = tensors.iter_mut().find(|(n, _)| n == "log_alpha").unwrap();
+            *t = poisoned(t, 0, f32::NAN);
+        });
+        let message = err.to_string();
+        assert!(matches!(err, LearnerError::CorruptFile { .. }), "{message}");
+        assert!(
+            message.contains(WEIGHTS_FILE) && message.contains("log_alpha") && message.contains("NaN"),
+            "{message}"
+        );
+
+        let err = load_edited("inf-weights", WEIGHTS_FILE, |tensors| {
+            let (_, t) = tensors.iter_mut().find(|(n, _)| n.starts_with("qf.")).unwrap();
+            *t = poisoned(t, 2, f32::INFINITY);
+        });
+        assert!(
+            err.to_string().contains("non-finite value (inf) at index 2"),
+            "{err}"
+        );
+
+        let err = load_edited("nan-adam", OPTIMIZER_FILE, |tensors| {
+            let (_, t) = tensors.iter_mut().find(|(n, _)| n.ends_with(".v")).unwrap();
+            *t = poisoned(t, 0, f32::NAN);
+        });
+        assert!(err.to_string().contains(OPTIMIZER_FILE), "{err}");
+    }
+
+    #[test]
+    fn tensors_must_be_exactly_those_config_json_describes() {
+        let err = load_edited("wrong-shape", WEIGHTS_FILE, |tensors| {
+            let (_, t) = tensors
+                .iter_mut()
+                .find(|(n, _)| n.starts_with("policy."))
+                .unwrap();
+            *t = Tensor::zeros((1, 2), DType::F32, &Device::Cpu).unwrap();
+        });
+        assert!(
+            err.to_string().contains(WEIGHTS_FILE) && err.to_string().contains("expected F32"),
+            "{err}"
+        );
+
+        let err = load_edited("missing", WEIGHTS_FILE, |tensors| {
+            tensors.retain(|(n, _)| !n.starts_with("qf_target."));
+        });
+        assert!(err.to_string().contains("missing tensor qf_target."), "{err}");
+
+        let err = load_edited("unexpected", WEIGHTS_FILE, |tensors| {
+            let extra = Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap();
+            tensors.push(("qf.9.fc1.weight".into(), extra));
+        });
+        assert!(
+            err.to_string()
+                .contains("tensor qf.9.fc1.weight is not a variable of the learner in config.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn config_json_must_describe_a_learner_the_weights_fit() {
+        let expected = Expected {
+            obs_dim: 5,
+            act_dim: 3,
+            mask: None,
+        };
+        let dir = tempdir("config-valid");
+        let rewrite = |edit: &dyn Fn(&mut CheckpointMeta)| {
+            save(&dir, &trained(), &[]).unwrap();
+            let mut meta = read_config(&dir).unwrap();
+            edit(&mut meta);
+            fs::write(dir.join(CONFIG_FILE), serde_json::to_vec(&meta).unwrap()).unwrap();
+            load(&dir, &expected).map(|_| ()).unwrap_err().to_string()
+        };
+        // Hidden sizes other than the weights': the shape check names the first tensor that differs.
+        let err = rewrite(&|m| m.sac.hidden_sizes = vec![16, 8]);
+        assert!(
+            err.contains(WEIGHTS_FILE) && err.contains("expected F32"),
+            "{err}"
+        );
+        let err = rewrite(&|m| m.sac.gamma = 1.5);
+        assert!(err.contains(CONFIG_FILE) && err.contains("gamma"), "{err}");
+        let err = rewrite(&|m| m.act_dim = 0);
+        assert!(err.contains(CONFIG_FILE) && err.contains("act_dim = 0"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -140,6 +140,10 @@ pub(crate) struct ServeArgs {
     /// YAML settings (every key optional; see docs/agent.md). Default: 127.0.0.1:50051, metrics :9464.
     #[arg(long)]
     pub(crate) config: Option<std::path::PathBuf>,
+    /// Accept a `bind`/`metrics_bind` beyond loopback (as `allow_remote: true`). The agent trusts its
+    /// clients and speaks plaintext: put a TLS-terminating proxy in front (docs/agent.md).
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,7 +32,8 @@ pub(crate) enum Command {
     ShiftReport(ShiftReportArgs),
     /// Chart (PNG) and table of a baseline sweep (bin/sweep-baselines.sh) from its summary.csv.
     PlotSweep(PlotSweepArgs),
-    /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until Ctrl-C.
+    /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until SIGTERM
+    /// or Ctrl-C (sessions finished, learners saved, exit 0).
     Serve(ServeArgs),
     /// Ask a running agent whether it is serving (exit 0 if so, 1 if not).
     Health(HealthArgs),
@@ -48,9 +49,8 @@ fn main() -> ExitCode {
         Command::EvalRouters(args) => commands::eval_routers(args),
         Command::Mask(args) => commands::mask(args),
         Command::CollectSim(args) => commands::collect_sim(args),
-        Command::Serve(args) => {
-            sas_agent::serve_cmd::load_config(args.config.as_deref()).and_then(sas_agent::serve_cmd::serve)
-        }
+        Command::Serve(args) => sas_agent::serve_cmd::load_config(args.config.as_deref(), args.allow_remote)
+            .and_then(sas_agent::serve_cmd::serve),
         Command::Simulate(args) => commands::simulate(args),
         Command::TrainOffline(args) => commands::train_offline(args),
         Command::PlotSweep(args) => sas_agent::plot_sweep::run(&args.summary, &args.out, args.capacity)
