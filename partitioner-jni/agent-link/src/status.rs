@@ -46,6 +46,36 @@ impl LinkStatus {
     }
 }
 
+/// One router's own status: written by its record path, read by any thread.
+///
+/// The record path keeps plain copies for itself (`using_fallback` is read per record) and mirrors them
+/// here at each check (every `CHECK_EVERY` records) or applied table, so a reader on another thread (the JVM's metrics thread) never reads a field the router writes.
+#[derive(Debug, Default)]
+pub(crate) struct RouterCounters {
+    fallback_active: AtomicBool,
+    tables_applied: AtomicU64,
+}
+
+impl RouterCounters {
+    pub(crate) fn set_fallback_active(&self, active: bool) {
+        self.fallback_active.store(active, Relaxed);
+    }
+
+    pub(crate) fn count_table_applied(&self) {
+        self.tables_applied.fetch_add(1, Relaxed);
+    }
+
+    /// Whether the router routes with the fallback, as of its last check.
+    pub(crate) fn fallback_active(&self) -> bool {
+        self.fallback_active.load(Relaxed)
+    }
+
+    /// Tables the router applied.
+    pub(crate) fn tables_applied(&self) -> u64 {
+        self.tables_applied.load(Relaxed)
+    }
+}
+
 /// What a handle reports about its link. [`to_array`](Self::to_array) gives the fields in the order of
 /// [`FIELDS`](Self::FIELDS), which is what `NativeRouter.agentStatus` returns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,37 +2,55 @@
 //! `org.sas.nativeloader.NativeRouter`.
 //!
 //! Two kinds of entry points:
-//! * **Per record** (`route`, `keyAt`, `eventTime`): plain functions over primitives. They never touch
-//!   the JNI environment, so they skip jni's `with_env` wrapper (about 50 ns here, against about 6 ns for
-//!   the bare call). A panic is still caught, and reported as −1 for the Java side to raise.
+//! * **Per record** (`route`, `keyAt`, `eventTime`): plain functions over primitives. On success they
+//!   never touch the JNI environment, so they skip jni's `with_env` wrapper (about 50 ns here, against
+//!   about 6 ns for the bare call). A refused handle or a panic takes a cold path that throws the Java
+//!   exception through `with_env` and returns −1.
 //! * **Everything else** (params, create, batch routing, intervals, actions, per-window balance metrics,
-//!   close): wrapped in `with_env`; a bad config, override or action becomes an
-//!   `IllegalArgumentException` naming the key, any other failure or panic a `RuntimeException`. Nothing
-//!   unwinds into the JVM.
+//!   status, close): wrapped in `with_env`; a bad config, override, action or handle becomes an
+//!   `IllegalArgumentException` naming the key or the handle, a closed or busy handle an
+//!   `IllegalStateException`, any other failure or panic a `RuntimeException`. Nothing unwinds into the
+//!   JVM.
 //!
-//! A handle is a `Box` turned into a `jlong`. The Java side owns it: one handle per subtask, used by that
-//! subtask's thread only, closed exactly once.
+//! A handle is a checked name, not a pointer ([`handles`]): a slot index, a generation and a kind packed
+//! into the `jlong`, looked up in one registry per kind. Handle 0, a closed handle, a second close, a
+//! handle of another kind and a made-up number are refused with an exception naming the handle. The
+//! check is a lookup and one compare-and-swap per call (about 4 ns on `route`: 8 → 12 ns measured), and
+//! the compare-and-swap also refuses a second thread using the handle while its owner does. `agentStatus` reads a router's status through the slot's shared part
+//! ([`StatusReader`], atomics only) while the owner routes with the exclusive part, so the metrics
+//! thread and the task thread never touch the same memory.
 //!
-//! When the params have an `agent:` section with an address, a router handle is a
+//! When the params have an `agent:` section with an address, a router handle holds a
 //! [`LinkedRouter`] on the JVM's shared link to the agent, and worker
 //! reporters join the same link; the link's logs go to stderr (filter: `SAS_ROUTER_LOG`, default
 //! `info`), which Flink keeps in the TaskManager's `.out` file.
 
+mod handles;
+
+use handles::{CallError, Kind, Registry};
 use jni::errors::{Error, Result, ThrowRuntimeExAndDefault};
 use jni::objects::{JClass, JDoubleArray, JIntArray, JLongArray, JObject, JObjectArray, JString, Reference};
 use jni::strings::JNIString;
 use jni::sys::{jint, jlong};
 use jni::{Env, EnvUnowned, jni_str};
-use sas_agent_link::{LinkError, LinkedRouter, WorkerInterval, WorkerReporter};
+use sas_agent_link::{LinkError, LinkedRouter, StatusReader, WorkerInterval, WorkerReporter};
 use sas_router::error::DecodeError;
 use sas_router::params::Params;
 use sas_router::partitioner::{Partitioner, build};
 use sas_router::workload::Workload;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// What a router handle points to.
-// The handle is boxed once per subtask, so the variants' sizes do not matter; boxing `Linked` again would
-// add a pointer chase per record.
+/// Every open router. The shared part is what `agentStatus` reads from another thread (`None` without an
+/// agent); the router itself is the exclusive part, used by its subtask's thread.
+static ROUTERS: Registry<Option<StatusReader>, RouterHandle> = Registry::new(Kind::Router);
+/// Every open key stream.
+static WORKLOADS: Registry<(), Workload> = Registry::new(Kind::Workload);
+/// Every open worker reporter.
+static REPORTERS: Registry<(), WorkerReporter> = Registry::new(Kind::Reporter);
+
+/// What a router handle names.
+// One per subtask, in a registry slot, so the variants' sizes do not matter; boxing `Linked` would add a
+// pointer chase per record.
 #[allow(clippy::large_enum_variant)]
 enum RouterHandle {
     /// A partitioner on its own (no agent in the params).
@@ -114,16 +132,52 @@ fn illegal_argument(env: &mut Env, message: impl AsRef<str>) -> Error {
     Error::JavaException
 }
 
+/// Throws `IllegalStateException(message)` and returns the error that makes `with_env` return.
+fn illegal_state(env: &mut Env, message: impl AsRef<str>) -> Error {
+    // As in `illegal_argument`.
+    let _ = env.throw_new(
+        jni_str!("java/lang/IllegalStateException"),
+        JNIString::new(message),
+    );
+    Error::JavaException
+}
+
+/// A failed call on a handle as a Java exception, the message starting with the native's name: a bad
+/// `long` (0, another kind, never issued) is an `IllegalArgumentException`, a closed, busy or poisoned
+/// handle (or a full registry) an `IllegalStateException`, a panic a `RuntimeException`.
+fn call_exception(env: &mut Env, native: &str, e: CallError) -> Error {
+    match e {
+        CallError::Handle(h) if h.is_argument() => illegal_argument(env, format!("{native}: {h}")),
+        CallError::Handle(h) => illegal_state(env, format!("{native}: {h}")),
+        CallError::Panic(message) => runtime_exception(env, format!("{native} panicked: {message}")),
+    }
+}
+
+/// The cold path of the per-record natives: throws `e` as [`call_exception`] does. The caller then
+/// returns −1, which Java never sees: the exception is pending when the native returns.
+#[cold]
+#[inline(never)]
+fn throw_from_record_path(unowned: &mut EnvUnowned<'_>, native: &str, e: CallError) {
+    unowned
+        .with_env(|env| -> Result<()> { Err(call_exception(env, native, e)) })
+        .resolve::<ThrowRuntimeExAndDefault>();
+}
+
+/// Frees the parts of a closed handle. A panic while dropping them (stopping a link) is a
+/// `RuntimeException`; the handle is closed either way.
+fn drop_closed<T>(env: &mut Env, native: &str, parts: T) -> Result<()> {
+    catch_unwind(AssertUnwindSafe(move || drop(parts))).map_err(|p| {
+        let message = format!(
+            "{native}: closed, but freeing it panicked: {}",
+            handles::panic_message(p)
+        );
+        runtime_exception(env, message)
+    })
+}
+
 fn parse_params(env: &mut Env, yaml: &JString) -> Result<Params> {
     let text = yaml.try_to_string(env)?;
     Params::parse(&text, "params").map_err(|e| illegal_argument(env, e.to_string()))
-}
-
-/// # Safety
-/// `handle` must come from `create` or `createRouter` and not be closed.
-unsafe fn router<'a>(handle: jlong) -> &'a mut RouterHandle {
-    // SAFETY: the caller guarantees the handle is a live pointer from `create`.
-    unsafe { &mut *(handle as *mut RouterHandle) }
 }
 
 /// `static native String normalizeParams(String yaml, String baseDir, String[] overrides)`: the params
@@ -278,37 +332,38 @@ fn create_router(env: &mut Env, yaml: &JString, partitioner: &JString, router_in
             let message = format!("routerIndex = {router_index}: must be in 0..{}", params.routers);
             illegal_argument(env, message)
         })?;
-    let handle = if params.agent_link().is_some() {
+    let (status, router) = if params.agent_link().is_some() {
         init_logging();
         let linked = LinkedRouter::open(&params, &name, index).map_err(|e| link_exception(env, e))?;
-        RouterHandle::Linked(linked)
+        (Some(linked.status_reader()), RouterHandle::Linked(linked))
     } else {
         let plain =
             build(&name, &params.router_config()).map_err(|e| illegal_argument(env, e.to_string()))?;
-        RouterHandle::Plain(plain)
+        (None, RouterHandle::Plain(plain))
     };
-    Ok(Box::into_raw(Box::new(handle)) as jlong)
+    ROUTERS
+        .open(status, router)
+        .map_err(|e| call_exception(env, "createRouter", e.into()))
 }
 
-/// `static native int route(long handle, long key, long tsMs)`: the worker for one record, or −1 if the
-/// router panicked (the Java side raises it). The per-record path: no JNI environment, no allocation.
+/// `static native int route(long handle, long key, long tsMs)`: the worker for one record. The
+/// per-record path: no JNI environment, no allocation, one compare-and-swap to check and take the handle.
+/// A refused handle or a panic throws (see [`call_exception`]) and returns −1.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_route(
-    _unowned: EnvUnowned<'_>,
+    mut unowned: EnvUnowned<'_>,
     _class: JClass<'_>,
     handle: jlong,
     key: jlong,
     ts_ms: jlong,
 ) -> jint {
-    if handle == 0 {
-        return -1;
+    match ROUTERS.with_exclusive(handle, |router, _| router.route(key as u64, ts_ms as u64)) {
+        Ok(worker) => worker as jint,
+        Err(e) => {
+            throw_from_record_path(&mut unowned, "route", e);
+            -1
+        }
     }
-    // SAFETY: the Java side passes only live handles from `create` (NativeRouter checks for closed ones).
-    let router = unsafe { router(handle) };
-    catch_unwind(AssertUnwindSafe(|| {
-        router.route(key as u64, ts_ms as u64) as jint
-    }))
-    .unwrap_or(-1)
 }
 
 /// `static native void routeBatch(long handle, long[] keys, long[] tsMs, int[] workers, int n)`: routes
@@ -333,13 +388,14 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_routeBatch<'l>(
             let mut t = vec![0i64; n];
             keys.get_region(env, 0, &mut k)?;
             ts_ms.get_region(env, 0, &mut t)?;
-            // SAFETY: as in `route`.
-            let router = unsafe { router(handle) };
-            let out: Vec<jint> = k
-                .iter()
-                .zip(&t)
-                .map(|(&k, &t)| router.route(k as u64, t as u64) as jint)
-                .collect();
+            let out: Vec<jint> = ROUTERS
+                .with_exclusive(handle, |router, _| {
+                    k.iter()
+                        .zip(&t)
+                        .map(|(&k, &t)| router.route(k as u64, t as u64) as jint)
+                        .collect()
+                })
+                .map_err(|e| call_exception(env, "routeBatch", e))?;
             workers.set_region(env, 0, &out)
         })
         .resolve::<ThrowRuntimeExAndDefault>()
@@ -355,11 +411,10 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_endInterval<'l>(
 ) {
     unowned
         .with_env(|env| -> Result<()> {
-            let mut l = vec![0.0; loads.len(env)?];
-            loads.get_region(env, 0, &mut l)?;
-            // SAFETY: as in `route`.
-            unsafe { router(handle) }.end_interval(&l);
-            Ok(())
+            let l = doubles(env, &loads)?;
+            ROUTERS
+                .with_exclusive(handle, |router, _| router.end_interval(&l))
+                .map_err(|e| call_exception(env, "endInterval", e))
         })
         .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -377,9 +432,9 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_applyAction<'l>(
         .with_env(|env| -> Result<()> {
             let mut a = vec![0.0; action.len(env)?];
             action.get_region(env, 0, &mut a)?;
-            // SAFETY: as in `route`.
-            unsafe { router(handle) }
-                .apply_action(&a)
+            ROUTERS
+                .with_exclusive(handle, |router, _| router.apply_action(&a))
+                .map_err(|e| call_exception(env, "applyAction", e))?
                 .map_err(|e| illegal_argument(env, e.to_string()))
         })
         .resolve::<ThrowRuntimeExAndDefault>()
@@ -387,36 +442,45 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_applyAction<'l>(
 
 /// `static native boolean splitsKeys(long handle)`: whether one key may reach several workers.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_splitsKeys(
-    _unowned: EnvUnowned<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_splitsKeys<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
     handle: jlong,
 ) -> bool {
-    // SAFETY: as in `route`; the call cannot panic.
-    handle != 0 && unsafe { router(handle) }.splits_keys()
+    unowned
+        .with_env(|env| -> Result<bool> {
+            ROUTERS
+                .with_exclusive(handle, |router, _| router.splits_keys())
+                .map_err(|e| call_exception(env, "splitsKeys", e))
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
 }
 
 /// `static native void close(long handle)`: frees a router and releases its link to the agent (the last
 /// handle of a link stops it; the session stays open for the job's other JVMs and restarts, until the
-/// agent closes it as idle).
+/// agent closes it as idle). Waits for `agentStatus` calls in progress; `IllegalStateException` for a
+/// handle closed already or in use by another thread.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_close(
-    _unowned: EnvUnowned<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_close<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
     handle: jlong,
 ) {
-    if handle != 0 {
-        // SAFETY: the handle came from `create` and the Java side closes it once.
-        let router = unsafe { Box::from_raw(handle as *mut RouterHandle) };
-        // Nothing unwinds into the JVM; a panic while stopping a link leaves at worst a thread behind.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(router)));
-    }
+    unowned
+        .with_env(|env| -> Result<()> {
+            let parts = ROUTERS
+                .close(handle)
+                .map_err(|e| call_exception(env, "close", e.into()))?;
+            drop_closed(env, "close", parts)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
 }
 
 /// `static native long[] agentStatus(long handle)`: the router's link counters, in the order of
 /// [`StatusSnapshot::FIELDS`](sas_agent_link::StatusSnapshot::FIELDS): connected (0/1),
 /// tables_received, model_version, last_table_step, reports_sent, reports_dropped, reconnects,
-/// fallback_active (0/1), tables_applied. Empty for a router without an agent.
+/// fallback_active (0/1), tables_applied. Empty for a router without an agent. Called by the metrics
+/// thread while the task thread routes: it reads the handle's shared part only (a [`StatusReader`]).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_agentStatus<'l>(
     mut unowned: EnvUnowned<'l>,
@@ -425,17 +489,11 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_agentStatus<'l>(
 ) -> JLongArray<'l> {
     unowned
         .with_env(|env| -> Result<JLongArray<'l>> {
-            if handle == 0 {
-                return Err(illegal_argument(
-                    env,
-                    "agentStatus: the router handle is 0 (closed?)",
-                ));
-            }
-            // SAFETY: as in `route`.
-            let values: Vec<i64> = match unsafe { router(handle) } {
-                RouterHandle::Plain(_) => Vec::new(),
-                RouterHandle::Linked(l) => l.status().to_array().iter().map(|&v| v as i64).collect(),
-            };
+            let snapshot = ROUTERS
+                .with_shared(handle, |status| status.as_ref().map(StatusReader::snapshot))
+                .map_err(|e| call_exception(env, "agentStatus", e))?;
+            let values: Vec<i64> =
+                snapshot.map_or_else(Vec::new, |s| s.to_array().iter().map(|&v| v as i64).collect());
             let array = env.new_long_array(values.len())?;
             array.set_region(env, 0, &values)?;
             Ok(array)
@@ -460,7 +518,9 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_openWorkerReporter
                 .map_err(|_| illegal_argument(env, format!("worker = {worker}: must be >= 0")))?;
             init_logging();
             let reporter = WorkerReporter::open(&params, worker).map_err(|e| link_exception(env, e))?;
-            Ok(Box::into_raw(Box::new(reporter)) as jlong)
+            REPORTERS
+                .open((), reporter)
+                .map_err(|e| call_exception(env, "openWorkerReporter", e.into()))
         })
         .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -484,18 +544,10 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_reportWorker<'l>(
 ) -> bool {
     unowned
         .with_env(|env| -> Result<bool> {
-            if handle == 0 {
-                return Err(illegal_argument(
-                    env,
-                    "reportWorker: the reporter handle is 0 (closed?)",
-                ));
-            }
             let (Ok(interval), Ok(records_in)) = (u64::try_from(interval), u64::try_from(records_in)) else {
                 let message = format!("interval = {interval}, recordsIn = {records_in}: must be >= 0");
                 return Err(illegal_argument(env, message));
             };
-            // SAFETY: a live handle from `openWorkerReporter`, used by one thread and closed once.
-            let reporter = unsafe { &*(handle as *const WorkerReporter) };
             let report = WorkerInterval {
                 interval,
                 busy_ms,
@@ -503,25 +555,30 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_reportWorker<'l>(
                 interval_ms,
                 records_in,
             };
-            reporter
-                .report(&report)
+            REPORTERS
+                .with_exclusive(handle, |reporter, _| reporter.report(&report))
+                .map_err(|e| call_exception(env, "reportWorker", e))?
                 .map_err(|e| illegal_argument(env, e.to_string()))
         })
         .resolve::<ThrowRuntimeExAndDefault>()
 }
 
-/// `static native void closeWorkerReporter(long h)`: frees a worker reporter and releases its link.
+/// `static native void closeWorkerReporter(long h)`: frees a worker reporter and releases its link;
+/// `IllegalStateException` for a handle closed already.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_closeWorkerReporter(
-    _unowned: EnvUnowned<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_closeWorkerReporter<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
     handle: jlong,
 ) {
-    if handle != 0 {
-        // SAFETY: the handle came from `openWorkerReporter` and the Java side closes it once.
-        let reporter = unsafe { Box::from_raw(handle as *mut WorkerReporter) };
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(reporter)));
-    }
+    unowned
+        .with_env(|env| -> Result<()> {
+            let parts = REPORTERS
+                .close(handle)
+                .map_err(|e| call_exception(env, "closeWorkerReporter", e.into()))?;
+            drop_closed(env, "closeWorkerReporter", parts)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
 }
 
 /// `static native long createWorkload(String paramsYaml)`: the key stream of the params.
@@ -536,52 +593,63 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_createWorkload<'l>
             let params = parse_params(env, &yaml)?;
             let workload =
                 Workload::new(&params.workload_config()).map_err(|e| illegal_argument(env, e.to_string()))?;
-            Ok(Box::into_raw(Box::new(workload)) as jlong)
+            WORKLOADS
+                .open((), workload)
+                .map_err(|e| call_exception(env, "createWorkload", e.into()))
         })
         .resolve::<ThrowRuntimeExAndDefault>()
 }
 
-/// `static native long keyAt(long workload, long index)`: the key of record `index`.
+/// `static native long keyAt(long workload, long index)`: the key of record `index`. Per record, as
+/// `route`: a refused handle or a panic throws and returns −1.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_keyAt(
-    _unowned: EnvUnowned<'_>,
+    mut unowned: EnvUnowned<'_>,
     _class: JClass<'_>,
     workload: jlong,
     index: jlong,
 ) -> jlong {
-    if workload == 0 {
-        return -1;
+    match WORKLOADS.with_exclusive(workload, |w, _| w.record_at(index as u64).key) {
+        Ok(key) => key as jlong,
+        Err(e) => {
+            throw_from_record_path(&mut unowned, "keyAt", e);
+            -1
+        }
     }
-    // SAFETY: a live handle from `createWorkload`; generating a key reads it only.
-    let w = unsafe { &*(workload as *const Workload) };
-    catch_unwind(AssertUnwindSafe(|| w.record_at(index as u64).key as jlong)).unwrap_or(-1)
 }
 
-/// `static native long eventTime(long workload, long index)`: the event time of record `index` (ms).
+/// `static native long eventTime(long workload, long index)`: the event time of record `index` (ms). Per
+/// record, as `keyAt`.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_eventTime(
-    _unowned: EnvUnowned<'_>,
+    mut unowned: EnvUnowned<'_>,
     _class: JClass<'_>,
     workload: jlong,
     index: jlong,
 ) -> jlong {
-    if workload == 0 {
-        return -1;
+    match WORKLOADS.with_exclusive(workload, |w, _| w.event_time(index as u64)) {
+        Ok(ts_ms) => ts_ms as jlong,
+        Err(e) => {
+            throw_from_record_path(&mut unowned, "eventTime", e);
+            -1
+        }
     }
-    // SAFETY: as in `keyAt`.
-    let w = unsafe { &*(workload as *const Workload) };
-    w.event_time(index as u64) as jlong
 }
 
-/// `static native void closeWorkload(long workload)`: frees a workload.
+/// `static native void closeWorkload(long workload)`: frees a workload; `IllegalStateException` for a
+/// handle closed already.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_closeWorkload(
-    _unowned: EnvUnowned<'_>,
-    _class: JClass<'_>,
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_closeWorkload<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
     workload: jlong,
 ) {
-    if workload != 0 {
-        // SAFETY: the handle came from `createWorkload` and the Java side closes it once.
-        drop(unsafe { Box::from_raw(workload as *mut Workload) });
-    }
+    unowned
+        .with_env(|env| -> Result<()> {
+            let parts = WORKLOADS
+                .close(workload)
+                .map_err(|e| call_exception(env, "closeWorkload", e.into()))?;
+            drop_closed(env, "closeWorkload", parts)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
 }

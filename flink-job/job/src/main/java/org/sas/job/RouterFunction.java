@@ -62,20 +62,22 @@ public class RouterFunction extends ProcessFunction<Event, Event> {
 
     @Override
     public void processElement(Event e, Context ctx, Collector<Event> out) {
-        int worker = NativeRouter.route(router, e.key, e.ts);
-        if (worker < 0) {
-            throw new IllegalStateException("router " + params.partitioner + " failed on " + e);
+        try {
+            e.worker = NativeRouter.route(router, e.key, e.ts);
+        } catch (RuntimeException failure) {
+            // A bad handle or a panic in the router: name the record as well.
+            throw new IllegalStateException("router " + params.partitioner + " failed on " + e, failure);
         }
-        e.worker = worker;
-        perWorker.add(worker);
+        perWorker.add(e.worker);
         out.collect(e);
     }
 
     @Override
     public synchronized void close() {
         if (router != 0) {
-            NativeRouter.close(router);
+            long closing = router;
             router = 0;
+            NativeRouter.close(closing);
         }
     }
 

@@ -46,7 +46,10 @@ public class WorkloadGenerator implements GeneratorFunction<Long, Event> {
 
     @Override
     public void close() {
-        NativeRouter.closeWorkload(workload);
-        workload = 0;
+        if (workload != 0) {
+            long closing = workload;
+            workload = 0;
+            NativeRouter.closeWorkload(closing);
+        }
     }
 }

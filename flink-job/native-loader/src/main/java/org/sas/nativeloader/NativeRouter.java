@@ -10,9 +10,18 @@ import java.io.File;
  * library is found, in order, at the path given by the system property {@value #LIBRARY_PROPERTY}, the
  * environment variable {@value #LIBRARY_ENV}, or as {@code sas_router_jni} on {@code java.library.path}.
  *
- * <p>{@link #route} is the per-record call: primitives only, no exception from the native side (a
- * negative result means the router failed). Everything else throws {@link IllegalArgumentException} for a
+ * <p>{@link #route}, {@link #keyAt} and {@link #eventTime} are the per-record calls: primitives only, and
+ * on success no JNI environment is touched. Everything else throws {@link IllegalArgumentException} for a
  * bad config or action, naming the key.
+ *
+ * <p>A handle ({@code long}) names an object of one kind (router, workload or worker reporter) until it is
+ * closed; it is a checked name, not an address. Every native taking one, the per-record ones included,
+ * throws instead of touching anything when the handle is wrong: {@link IllegalArgumentException} for 0, a
+ * handle of another kind or a number this library never issued, {@link IllegalStateException} for a
+ * closed handle (a second close included) and for a handle another thread is using. A handle serves one
+ * thread at a time; only {@link #agentStatus} may be called from another thread (a metrics reporter's)
+ * while the owner routes, and {@link #close} waits for it. A panic inside the library is a
+ * {@link RuntimeException}, from the per-record calls too.
  *
  * <p>When the params have an {@code agent:} section with an address, routers and worker reporters of the
  * JVM share one link to the agent per session key (see {@code docs/agent-link.md}): routers report their
@@ -132,7 +141,7 @@ public final class NativeRouter {
      */
     public static native long createRouter(String paramsYaml, String partitioner, int routerIndex);
 
-    /** Returns the worker of one record, or a negative value if the router failed. */
+    /** Returns the worker of one record; a bad handle or a failing router throws. */
     public static native int route(long handle, long key, long tsMs);
 
     /** Routes the first {@code n} records of the arrays in one call. */
@@ -149,13 +158,15 @@ public final class NativeRouter {
 
     /**
      * Frees a router and releases its link to the agent (the last handle of a link stops it; the agent
-     * closes the session once it is idle).
+     * closes the session once it is idle). Waits for {@link #agentStatus} calls in progress.
+     *
+     * @throws IllegalStateException if the handle is closed already or in use by another thread
      */
     public static native void close(long handle);
 
     /**
      * Returns the router's agent-link counters, indexed by the {@code STATUS_*} constants; an empty array
-     * for a router without an agent.
+     * for a router without an agent. The one call that may run on another thread while the owner routes.
      */
     public static native long[] agentStatus(long handle);
 
@@ -184,18 +195,26 @@ public final class NativeRouter {
             double intervalMs,
             long recordsIn);
 
-    /** Frees a worker reporter and releases its link to the agent. */
+    /**
+     * Frees a worker reporter and releases its link to the agent.
+     *
+     * @throws IllegalStateException if the handle is closed already
+     */
     public static native void closeWorkerReporter(long handle);
 
     /** Creates the key stream the params describe. */
     public static native long createWorkload(String paramsYaml);
 
-    /** Returns the key of record {@code index}. */
+    /** Returns the key of record {@code index}; a bad handle throws. */
     public static native long keyAt(long workload, long index);
 
-    /** Returns the event time (ms) of record {@code index}. */
+    /** Returns the event time (ms) of record {@code index}; a bad handle throws. */
     public static native long eventTime(long workload, long index);
 
-    /** Frees a key stream. */
+    /**
+     * Frees a key stream.
+     *
+     * @throws IllegalStateException if the handle is closed already
+     */
     public static native void closeWorkload(long workload);
 }

@@ -24,8 +24,9 @@ public final class AgentLoadSink implements WorkerLoadSink {
     @Override
     public void close() {
         if (reporter != 0) {
-            NativeRouter.closeWorkerReporter(reporter);
+            long closing = reporter;
             reporter = 0;
+            NativeRouter.closeWorkerReporter(closing);
         }
     }
 
