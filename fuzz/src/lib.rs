@@ -11,7 +11,7 @@
 //! # Layout
 //!
 //! * [`mutate`]: the mutations.
-//! * [`targets`]: one harness per input surface.
+//! * [`targets`]: one harness per input surface: params, actions, datasets, gRPC requests, checkpoints.
 //! * [`run`]: the driver.
 
 pub mod mutate;

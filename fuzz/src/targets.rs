@@ -13,7 +13,13 @@ use std::path::{Path, PathBuf};
 
 /// Every target, by name.
 pub fn all() -> Vec<Box<dyn Target>> {
-    vec![Box::new(ParamsTarget), Box::new(ActionTarget), Box::new(DatasetTarget)]
+    vec![
+        Box::new(ParamsTarget),
+        Box::new(ActionTarget),
+        Box::new(DatasetTarget),
+        Box::new(GrpcTarget::default()),
+        Box::new(CheckpointTarget::default()),
+    ]
 }
 
 /// The repository's `params/` folder.
@@ -190,5 +196,206 @@ impl Target for DatasetTarget {
             all_ok &= t.is_ok();
         }
         all_ok
+    }
+}
+
+/// The agent's rpc handlers called directly (no socket), as a hostile client would drive them: the
+/// input is a sequence of `[kind][length: u16 LE][protobuf bytes]` records, each decoded as an
+/// `OpenSession`, worker report, router report, `SubscribeTables` or `CloseSession` request. An empty
+/// `session_id` means the last session opened, so mutated reports reach live sessions. Every input
+/// starts from a fresh server whose clock is fixed at interval [`GrpcTarget::NOW_INTERVAL`].
+#[derive(Debug)]
+pub struct GrpcTarget {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Default for GrpcTarget {
+    fn default() -> Self {
+        Self {
+            // Cannot fail on a machine that runs tests: a current-thread runtime needs no threads.
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime"),
+        }
+    }
+}
+
+impl GrpcTarget {
+    /// The agent's clock, in intervals of the seeds' 100 ms.
+    pub const NOW_INTERVAL: u64 = 10_000;
+
+    fn record(kind: u8, message: &impl prost::Message) -> Vec<u8> {
+        let bytes = message.encode_to_vec();
+        let mut out = vec![kind];
+        out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        out.extend_from_slice(&bytes);
+        out
+    }
+}
+
+impl Target for GrpcTarget {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+
+    fn seeds(&self) -> Vec<Vec<u8>> {
+        use sas_agent::fake_job;
+        use sas_agent::pb::{self, SessionMode};
+        let mut seeds = Vec::new();
+        for mode in [SessionMode::Serve, SessionMode::Train, SessionMode::Collect] {
+            let mut seed = Self::record(0, &fake_job::open_request("fuzz", 4, mode));
+            for interval in Self::NOW_INTERVAL - 2..Self::NOW_INTERVAL {
+                for w in 0..4 {
+                    seed.extend(Self::record(1, &fake_job::worker_report("", interval, w, 50.0)));
+                }
+                let mut router = fake_job::router_report("", interval, vec![10, 20, 30, 40]);
+                if mode == SessionMode::Collect {
+                    router.pair_counts = vec![1; 8];
+                }
+                seed.extend(Self::record(2, &router));
+            }
+            seed.extend(Self::record(3, &pb::SubscribeRequest::default()));
+            seed.extend(Self::record(4, &pb::CloseSessionRequest::default()));
+            seeds.push(seed);
+        }
+        seeds
+    }
+
+    fn run(&mut self, input: &[u8]) -> bool {
+        use prost::Message;
+        use sas_agent::pb::{self, agent_server::Agent};
+        use sas_agent::server::{AgentClock, AgentService, InitialTableFactory, ManualClock, ServeConfig};
+        use std::sync::Arc;
+        use tonic::Request;
+        let config = ServeConfig {
+            clock: AgentClock::new(ManualClock::new(Self::NOW_INTERVAL * 100 + 50)),
+            ..ServeConfig::default()
+        };
+        let Ok(service) = AgentService::new(&config, Arc::new(InitialTableFactory::new(None))) else {
+            return false;
+        };
+        let mut rest = input;
+        let mut last = String::new();
+        let mut accepted = false;
+        self.runtime.block_on(async {
+            while rest.len() >= 3 {
+                let (kind, len) = (rest[0], usize::from(u16::from_le_bytes([rest[1], rest[2]])));
+                let end = (3 + len).min(rest.len());
+                let bytes = &rest[3..end];
+                rest = &rest[end..];
+                let session = |id: String| if id.is_empty() { last.clone() } else { id };
+                match kind % 5 {
+                    0 => {
+                        let Ok(r) = pb::OpenSessionRequest::decode(bytes) else { continue };
+                        if let Ok(reply) = service.open_session(Request::new(r)).await {
+                            last = reply.into_inner().session_id;
+                            accepted = true;
+                        }
+                    }
+                    1 => {
+                        let Ok(mut r) = pb::WorkerReport::decode(bytes) else { continue };
+                        r.session_id = session(r.session_id);
+                        accepted |= service.report_worker(Request::new(r)).await.is_ok();
+                    }
+                    2 => {
+                        let Ok(mut r) = pb::RouterReport::decode(bytes) else { continue };
+                        r.session_id = session(r.session_id);
+                        accepted |= service.report_router(Request::new(r)).await.is_ok();
+                    }
+                    3 => {
+                        let Ok(mut r) = pb::SubscribeRequest::decode(bytes) else { continue };
+                        r.session_id = session(r.session_id);
+                        // The stream is dropped at once: a subscriber that leaves.
+                        accepted |= service.subscribe_tables(Request::new(r)).await.is_ok();
+                    }
+                    _ => {
+                        let Ok(mut r) = pb::CloseSessionRequest::decode(bytes) else { continue };
+                        r.session_id = session(r.session_id);
+                        accepted |= service.close_session(Request::new(r)).await.is_ok();
+                    }
+                }
+            }
+        });
+        accepted
+    }
+}
+
+/// A checkpoint directory: the input is `config.json`, the weights and the optimizer state, each as
+/// `[length: u32 LE][bytes]`, written to a scratch folder and loaded with the learner's loader as
+/// `sas-agent serve` loads one (observations of 8, actions of 5).
+#[derive(Debug)]
+pub struct CheckpointTarget {
+    dir: PathBuf,
+}
+
+impl Default for CheckpointTarget {
+    fn default() -> Self {
+        Self {
+            dir: std::env::temp_dir().join(format!("sas-fuzz-checkpoint-{}", std::process::id())),
+        }
+    }
+}
+
+impl Drop for CheckpointTarget {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl CheckpointTarget {
+    const OBS: usize = 8;
+    const ACT: usize = 5;
+    const FILES: [&'static str; 3] = [
+        sas_learner::checkpoint::CONFIG_FILE,
+        sas_learner::checkpoint::WEIGHTS_FILE,
+        sas_learner::checkpoint::OPTIMIZER_FILE,
+    ];
+}
+
+impl Target for CheckpointTarget {
+    fn name(&self) -> &'static str {
+        "checkpoint"
+    }
+
+    fn seeds(&self) -> Vec<Vec<u8>> {
+        let config = sas_learner::SacConfig {
+            hidden_sizes: vec![8, 8],
+            ..sas_learner::SacConfig::default()
+        };
+        let Ok(sac) = sas_learner::SacN::new(Self::OBS, Self::ACT, &config) else {
+            return Vec::new();
+        };
+        if sas_learner::checkpoint::save(&self.dir, &sac, &[[0, 3], [1, 4]]).is_err() {
+            return Vec::new();
+        }
+        let mut seed = Vec::new();
+        for file in Self::FILES {
+            let bytes = std::fs::read(self.dir.join(file)).unwrap_or_default();
+            seed.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            seed.extend_from_slice(&bytes);
+        }
+        vec![seed]
+    }
+
+    fn run(&mut self, input: &[u8]) -> bool {
+        let mut rest = input;
+        for file in Self::FILES {
+            let len = rest.get(..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let start = rest.len().min(4);
+            let end = (start + len).min(rest.len());
+            if std::fs::create_dir_all(&self.dir).is_err()
+                || std::fs::write(self.dir.join(file), &rest[start..end]).is_err()
+            {
+                return false;
+            }
+            rest = &rest[end..];
+        }
+        let expected = sas_learner::Expected {
+            obs_dim: Self::OBS,
+            act_dim: Self::ACT,
+            mask: None,
+        };
+        sas_learner::checkpoint::load(&self.dir, &expected).is_ok()
     }
 }

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LearnerError, Result};
 
+/// Most hidden layers a network may have.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+/// Widest hidden layer (16 384 units: a 16 384 × 16 384 layer is already 1 GiB of f32 per critic).
+pub const MAX_HIDDEN_WIDTH: usize = 16_384;
+/// Most critics in the ensemble.
+pub const MAX_ENSEMBLE: usize = 64;
+/// Largest batch of transitions per update.
+pub const MAX_BATCH: usize = 65_536;
+
 /// Hyperparameters of SAC-N (SAC with an ensemble of `ensemble_size` critics, min over the ensemble).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -123,6 +132,23 @@ impl SacConfig {
                 reason: reason.to_owned(),
             })
         };
+        // Bounded so a config (a checkpoint's config.json too) cannot ask for networks that do not fit
+        // in memory: the sizes are allocated as soon as the networks are built.
+        if self.hidden_sizes.len() > MAX_HIDDEN_LAYERS
+            || self.hidden_sizes.iter().any(|&h| h > MAX_HIDDEN_WIDTH)
+        {
+            return bad(
+                "hidden_sizes",
+                format!("{:?}", self.hidden_sizes),
+                "at most 16 layers of at most 16384 units",
+            );
+        }
+        if self.ensemble_size > MAX_ENSEMBLE {
+            return bad("ensemble_size", self.ensemble_size.to_string(), "must be <= 64");
+        }
+        if self.batch_size > MAX_BATCH {
+            return bad("batch_size", self.batch_size.to_string(), "must be <= 65536");
+        }
         if self.hidden_sizes.is_empty() || self.hidden_sizes.contains(&0) {
             return bad(
                 "hidden_sizes",
@@ -296,6 +322,24 @@ mod tests {
     fn defaults_are_valid() {
         SacConfig::default().validate().unwrap();
         CqlConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn network_sizes_are_bounded_before_anything_is_built() {
+        let field = |c: SacConfig| match c.validate() {
+            Err(LearnerError::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid config, got {other:?}"),
+        };
+        let with = |f: fn(&mut SacConfig)| {
+            let mut c = SacConfig::default();
+            f(&mut c);
+            c
+        };
+        assert_eq!(field(with(|c| c.hidden_sizes = vec![1_000_000_000])), "sac.hidden_sizes");
+        assert_eq!(field(with(|c| c.hidden_sizes = vec![8; 17])), "sac.hidden_sizes");
+        assert_eq!(field(with(|c| c.ensemble_size = 1_000_000)), "sac.ensemble_size");
+        assert_eq!(field(with(|c| c.batch_size = usize::MAX)), "sac.batch_size");
+        with(|c| c.hidden_sizes = vec![MAX_HIDDEN_WIDTH; MAX_HIDDEN_LAYERS]).validate().unwrap();
     }
 
     #[test]

@@ -280,6 +280,43 @@ pub(crate) struct ServeConfigResolved {
 }
 
 impl AgentState {
+    /// The state of a server with `config` and `policies`, and the sender of its shutdown signal.
+    pub(crate) fn new(
+        config: &ServeConfig,
+        policies: Arc<dyn PolicyFactory>,
+    ) -> Result<(Arc<Self>, broadcast::Sender<()>), ServeError> {
+        let initial_perf = config.validate()?;
+        let step_log = match &config.step_log {
+            Some(path) => Some(step_log::StepLog::open(path).map_err(|e| {
+                ServeError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("step_log {}: {e}", path.display()),
+                ))
+            })?),
+            None => None,
+        };
+        let (notify_shutdown, _) = broadcast::channel(1);
+        let state = Arc::new(AgentState {
+            config: ServeConfigResolved {
+                initial_perf,
+                episode_length: config.episode_length,
+                deadline_intervals: config.deadline_intervals,
+                max_sessions: config.max_sessions,
+                session_idle_s: config.session_idle_s,
+                clock: config.clock.clone(),
+            },
+            sessions: Mutex::new(HashMap::new()),
+            opening: AtomicUsize::new(0),
+            subscribers: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            policies,
+            metrics: Metrics::new(),
+            step_log,
+            notify_shutdown: notify_shutdown.clone(),
+        });
+        Ok((state, notify_shutdown))
+    }
+
     /// Counts a closed step of `session` in the metrics and the step log.
     pub(crate) fn record_step(&self, session: &str, outcome: &session::StepOutcome) {
         self.metrics.record_step(outcome);
@@ -306,36 +343,7 @@ pub async fn run(
     metrics_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let initial_perf = config.validate()?;
-    let step_log = match &config.step_log {
-        Some(path) => Some(step_log::StepLog::open(path).map_err(|e| {
-            ServeError::Io(std::io::Error::new(
-                e.kind(),
-                format!("step_log {}: {e}", path.display()),
-            ))
-        })?),
-        None => None,
-    };
-    let (notify_shutdown, _) = broadcast::channel(1);
-    let state = Arc::new(AgentState {
-        config: ServeConfigResolved {
-            initial_perf,
-            episode_length: config.episode_length,
-            deadline_intervals: config.deadline_intervals,
-            max_sessions: config.max_sessions,
-            session_idle_s: config.session_idle_s,
-            clock: config.clock.clone(),
-        },
-        sessions: Mutex::new(HashMap::new()),
-        opening: AtomicUsize::new(0),
-        subscribers: Mutex::new(HashMap::new()),
-        next_session: AtomicU64::new(1),
-        policies,
-        metrics: Metrics::new(),
-        step_log,
-        notify_shutdown: notify_shutdown.clone(),
-    });
-
+    let (state, notify_shutdown) = AgentState::new(&config, policies)?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::agent_server::AgentServer<AgentService>>()

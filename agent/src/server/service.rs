@@ -8,7 +8,7 @@
 //! session's collector. A session then costs at most what its bounded shape costs, and at most
 //! `max_sessions` of them exist.
 
-use super::AgentState;
+use super::{AgentState, PolicyFactory, ServeConfig, ServeError};
 use super::session::{Mode, Session, SessionSpec};
 use crate::coordinator::{Accepted, ReportError, RouterCounts, WorkerLoad};
 use crate::pb;
@@ -36,6 +36,16 @@ fn invalid(state: &AgentState, message: String) -> Status {
 }
 
 impl AgentService {
+    /// A service with no transport, for calling the rpc handlers directly (tests, fuzzing): the state
+    /// a server with `config` and `policies` would have, without its deadline task or sockets.
+    ///
+    /// # Errors
+    /// [`ServeError`] for a bad setting.
+    pub fn new(config: &ServeConfig, policies: Arc<dyn PolicyFactory>) -> Result<Self, ServeError> {
+        let (state, _) = AgentState::new(config, policies)?;
+        Ok(Self { state })
+    }
+
     fn session(&self, id: &str) -> Result<Arc<Session>, Status> {
         self.state
             .sessions
