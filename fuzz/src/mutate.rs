@@ -113,7 +113,9 @@ fn replace_number(input: &mut Vec<u8>, rng: &mut impl Rng) {
     }
     let start = starts[rng.random_range(0..starts.len())];
     let mut end = start;
-    while end < input.len() && (input[end].is_ascii_alphanumeric() || matches!(input[end], b'.' | b'-' | b'+')) {
+    while end < input.len()
+        && (input[end].is_ascii_alphanumeric() || matches!(input[end], b'.' | b'-' | b'+'))
+    {
         end += 1;
     }
     let token = TOKENS[rng.random_range(0..TOKENS.len())].as_bytes();

@@ -287,30 +287,40 @@ impl Target for GrpcTarget {
                 let session = |id: String| if id.is_empty() { last.clone() } else { id };
                 match kind % 5 {
                     0 => {
-                        let Ok(r) = pb::OpenSessionRequest::decode(bytes) else { continue };
+                        let Ok(r) = pb::OpenSessionRequest::decode(bytes) else {
+                            continue;
+                        };
                         if let Ok(reply) = service.open_session(Request::new(r)).await {
                             last = reply.into_inner().session_id;
                             accepted = true;
                         }
                     }
                     1 => {
-                        let Ok(mut r) = pb::WorkerReport::decode(bytes) else { continue };
+                        let Ok(mut r) = pb::WorkerReport::decode(bytes) else {
+                            continue;
+                        };
                         r.session_id = session(r.session_id);
                         accepted |= service.report_worker(Request::new(r)).await.is_ok();
                     }
                     2 => {
-                        let Ok(mut r) = pb::RouterReport::decode(bytes) else { continue };
+                        let Ok(mut r) = pb::RouterReport::decode(bytes) else {
+                            continue;
+                        };
                         r.session_id = session(r.session_id);
                         accepted |= service.report_router(Request::new(r)).await.is_ok();
                     }
                     3 => {
-                        let Ok(mut r) = pb::SubscribeRequest::decode(bytes) else { continue };
+                        let Ok(mut r) = pb::SubscribeRequest::decode(bytes) else {
+                            continue;
+                        };
                         r.session_id = session(r.session_id);
                         // The stream is dropped at once: a subscriber that leaves.
                         accepted |= service.subscribe_tables(Request::new(r)).await.is_ok();
                     }
                     _ => {
-                        let Ok(mut r) = pb::CloseSessionRequest::decode(bytes) else { continue };
+                        let Ok(mut r) = pb::CloseSessionRequest::decode(bytes) else {
+                            continue;
+                        };
                         r.session_id = session(r.session_id);
                         accepted |= service.close_session(Request::new(r)).await.is_ok();
                     }
@@ -381,7 +391,9 @@ impl Target for CheckpointTarget {
     fn run(&mut self, input: &[u8]) -> bool {
         let mut rest = input;
         for file in Self::FILES {
-            let len = rest.get(..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let len = rest
+                .get(..4)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
             let start = rest.len().min(4);
             let end = (start + len).min(rest.len());
             if std::fs::create_dir_all(&self.dir).is_err()

@@ -36,5 +36,10 @@ fn a_panicking_target_is_reported_with_its_input() {
     }
     let report = sas_fuzz::run(&mut Fragile, 2_000, 7, |_| {});
     assert!(!report.crashes.is_empty(), "truncations of \"ok\" reach \"o\"");
-    assert!(report.crashes.iter().all(|(input, message)| input == b"o" && message.contains("fragile")));
+    assert!(
+        report
+            .crashes
+            .iter()
+            .all(|(input, message)| input == b"o" && message.contains("fragile"))
+    );
 }

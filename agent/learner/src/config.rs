@@ -335,11 +335,16 @@ mod tests {
             f(&mut c);
             c
         };
-        assert_eq!(field(with(|c| c.hidden_sizes = vec![1_000_000_000])), "sac.hidden_sizes");
+        assert_eq!(
+            field(with(|c| c.hidden_sizes = vec![1_000_000_000])),
+            "sac.hidden_sizes"
+        );
         assert_eq!(field(with(|c| c.hidden_sizes = vec![8; 17])), "sac.hidden_sizes");
         assert_eq!(field(with(|c| c.ensemble_size = 1_000_000)), "sac.ensemble_size");
         assert_eq!(field(with(|c| c.batch_size = usize::MAX)), "sac.batch_size");
-        with(|c| c.hidden_sizes = vec![MAX_HIDDEN_WIDTH; MAX_HIDDEN_LAYERS]).validate().unwrap();
+        with(|c| c.hidden_sizes = vec![MAX_HIDDEN_WIDTH; MAX_HIDDEN_LAYERS])
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -30,10 +30,17 @@ fn main() -> ExitCode {
     targets.retain(|t| cli.target == "all" || t.name() == cli.target);
     if targets.is_empty() {
         let names: Vec<&str> = sas_fuzz::targets::all().iter().map(|t| t.name()).collect();
-        eprintln!("sas-fuzz: unknown target `{}`; expected all or one of: {}", cli.target, names.join(", "));
+        eprintln!(
+            "sas-fuzz: unknown target `{}`; expected all or one of: {}",
+            cli.target,
+            names.join(", ")
+        );
         return ExitCode::from(2);
     }
-    println!("{:<10} {:>12} {:>12} {:>8} {:>8} {:>10}", "target", "execs", "accepted", "corpus", "crashes", "execs/s");
+    println!(
+        "{:<10} {:>12} {:>12} {:>8} {:>8} {:>10}",
+        "target", "execs", "accepted", "corpus", "crashes", "execs/s"
+    );
     let mut crashed = false;
     for target in &mut targets {
         let bar = indicatif::ProgressBar::new(cli.execs);
@@ -65,5 +72,9 @@ fn main() -> ExitCode {
             }
         }
     }
-    if crashed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if crashed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

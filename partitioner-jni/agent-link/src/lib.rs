@@ -35,10 +35,10 @@ mod task;
 pub mod worker;
 
 pub use backoff::Backoff;
-pub use sas_router::params::{AgentLinkConfig, BackoffConfig, LinkMode};
-pub use shared::LinkShared;
 pub use linked_router::{LinkedRouter, StatusReader};
 pub use registry::LinkRef;
+pub use sas_router::params::{AgentLinkConfig, BackoffConfig, LinkMode};
+pub use shared::LinkShared;
 pub use slot::{Table, TableSlot};
 pub use status::{LinkStatus, StatusSnapshot};
 pub use worker::{ReportError, WorkerInterval, WorkerReporter};

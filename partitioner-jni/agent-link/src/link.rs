@@ -1,11 +1,11 @@
 //! One link: a thread running a single-threaded tokio runtime with one gRPC channel and one session, the
 //! table slot and status counters it fills, and the bounded queue handles put reports in.
 
-use sas_router::params::AgentLinkConfig;
 use super::shared::LinkShared;
 use super::task::{self, Report, TaskContext};
 use super::{Backoff, LinkError};
 use sas_router::hashing::murmur3_32;
+use sas_router::params::AgentLinkConfig;
 use sas_router::params::Params;
 use std::sync::Arc;
 use std::time::Duration;

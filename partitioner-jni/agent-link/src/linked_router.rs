@@ -10,16 +10,16 @@
 
 use super::LinkError;
 use super::clock::{Clock, WallClock};
-use sas_router::params::LinkMode;
 use super::fallback::{FallbackState, Switch};
-use super::shared::LinkShared;
 use super::registry::LinkRef;
+use super::shared::LinkShared;
 use super::status::{LinkStatus, RouterCounters, StatusSnapshot};
 use super::task::Report;
+use sas_proto::pb;
 use sas_router::error::{ConfigError, DecodeError};
+use sas_router::params::LinkMode;
 use sas_router::params::Params;
 use sas_router::partitioner::{HotKeyMode, Partitioner, build};
-use sas_proto::pb;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -646,7 +646,12 @@ mod tests {
                 std::thread::yield_now();
             }
         };
-        let dim = params("serve").router_config().hot_keys.mask(4).unwrap().action_dim();
+        let dim = params("serve")
+            .router_config()
+            .hot_keys
+            .mask(4)
+            .unwrap()
+            .action_dim();
         for round in 1..=ROUNDS {
             // Seen down at one check, fallen back at the first check `AFTER` ms later.
             r.shared.status.set_connected(false);
@@ -668,7 +673,10 @@ mod tests {
         }
         stop.store(true, Ordering::Release);
         let (fallback, primary, last) = thread.join().expect("the reader thread");
-        assert!(fallback >= ROUNDS && primary >= ROUNDS, "{fallback} fallback, {primary} primary reads");
+        assert!(
+            fallback >= ROUNDS && primary >= ROUNDS,
+            "{fallback} fallback, {primary} primary reads"
+        );
         assert_eq!(last, r.status());
         assert_eq!(last.tables_applied, ROUNDS);
     }

@@ -1,10 +1,10 @@
 //! The session a job opens: its shape, from the params, as the agent's `OpenSessionRequest`.
 
-use sas_router::params::{AgentLinkConfig, LinkMode};
+use sas_proto::pb;
 use sas_router::error::ConfigError;
 use sas_router::params::Params;
+use sas_router::params::{AgentLinkConfig, LinkMode};
 use sas_router::partitioner::HotKeyMode;
-use sas_proto::pb;
 
 /// The request every router and worker of the job opens the session with, and the action dimension the
 /// agent must answer with.

@@ -1,13 +1,13 @@
 //! A worker's side of the link: one report per interval with its busy and back-pressured time.
 
 use super::LinkError;
-use super::shared::LinkShared;
 use super::registry::LinkRef;
+use super::shared::LinkShared;
 use super::status::{LinkStatus, StatusSnapshot};
 use super::task::Report;
+use sas_proto::pb;
 use sas_router::error::ConfigError;
 use sas_router::params::Params;
-use sas_proto::pb;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::mpsc;

@@ -74,7 +74,8 @@ fn paths(code: &str) -> Vec<Vec<String>> {
     while i < code.len() {
         let rest = &code[i..];
         let starts = (rest.starts_with("crate::") || rest.starts_with("super::"))
-            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':'));
+            && (i == 0
+                || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':'));
         if !starts {
             i += rest.chars().next().map_or(1, char::len_utf8);
             continue;
@@ -261,7 +262,8 @@ fn no_crate_has_a_module_cycle() {
                     continue;
                 }
                 edges.entry(module.clone()).or_default().insert(target.clone());
-                why.entry((module.clone(), target)).or_insert_with(|| path.join("::"));
+                why.entry((module.clone(), target))
+                    .or_insert_with(|| path.join("::"));
             }
         }
         for component in cycles(&edges) {
@@ -283,14 +285,23 @@ fn the_reader_sees_uses_groups_and_supers() {
     let got: Vec<String> = paths(code).iter().map(|p| p.join("::")).collect();
     assert_eq!(
         got,
-        ["crate::a::b", "crate::a::c::D", "crate::a::c::e", "super::x::Y", "crate::z::g"]
+        [
+            "crate::a::b",
+            "crate::a::c::D",
+            "crate::a::c::e",
+            "super::x::Y",
+            "crate::z::g"
+        ]
     );
     let known: BTreeSet<Vec<String>> = [vec!["a".to_string()], vec!["a".to_string(), "c".to_string()]]
         .into_iter()
         .collect();
     let from = vec!["a".to_string(), "c".to_string()];
     let up = |p: &str| p.split("::").map(String::from).collect::<Vec<_>>();
-    assert_eq!(resolve(&from, &up("super::b"), &known), Some(vec!["a".to_string()]));
+    assert_eq!(
+        resolve(&from, &up("super::b"), &known),
+        Some(vec!["a".to_string()])
+    );
     assert_eq!(resolve(&from, &up("crate::a::c::D"), &known), Some(from.clone()));
     let mut edges = BTreeMap::new();
     edges.insert(up("a"), [up("b")].into_iter().collect::<BTreeSet<_>>());

@@ -610,10 +610,7 @@ mod tests {
         );
         let p = Params::parse(&yaml, "t").unwrap();
         let a = p.agent_link().unwrap();
-        assert_eq!(
-            (a.mode, a.reconnect_backoff_ms.max),
-            (LinkMode::Collect, 400)
-        );
+        assert_eq!((a.mode, a.reconnect_backoff_ms.max), (LinkMode::Collect, 400));
         // Every subtask parses the same text, so every subtask derives the same key.
         let again = Params::parse(&yaml, "t").unwrap();
         assert_eq!(p.session_key(), again.session_key());

@@ -93,15 +93,15 @@ mod tests {
             applied("a: 1\n", &["b.c.d=true", "a=2"]).unwrap(),
             "a: 2\nb:\n  c:\n    d: true\n"
         );
-        assert_eq!(applied("a: 1\n", &["f=[1, 0.5]"]).unwrap(), "a: 1\nf:\n- 1\n- 0.5\n");
+        assert_eq!(
+            applied("a: 1\n", &["f=[1, 0.5]"]).unwrap(),
+            "a: 1\nf:\n- 1\n- 0.5\n"
+        );
     }
 
     #[test]
     fn malformed_overrides_are_named() {
-        assert_eq!(
-            applied("a: 1\n", &["a"]),
-            Err(OverrideError::NoValue("a".into()))
-        );
+        assert_eq!(applied("a: 1\n", &["a"]), Err(OverrideError::NoValue("a".into())));
         assert_eq!(
             applied("a: 1\n", &["a..b=1"]),
             Err(OverrideError::EmptySegment("a..b=1".into()))
