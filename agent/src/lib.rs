@@ -14,6 +14,8 @@
 //! * [`train_offline`]: CQL-N on an offline dataset → checkpoint, learning curve, simulated λ.
 //! * [`simulate`]: online SAC-N in the simulator.
 //! * [`plot`]: PNG line and bar charts; [`plot_sweep`] draws a baseline sweep's `summary.csv`.
+//! * [`soak`]: many fake jobs held against an agent for minutes (`sas-agent soak`): reply latency,
+//!   tables lost, resident memory.
 //! * [`server`]: the gRPC agent (`sas.v1.Agent` from `proto/`, reached through [`pb`]) beside
 //!   `grpc.health.v1` and `/metrics`; [`coordinator`] assembles steps from reports (deadlines and
 //!   imputation included); [`policy`] is what answers a step, at once; `shutdown` fans one signal out.
@@ -42,5 +44,6 @@ pub mod server;
 pub mod shift_report;
 mod shutdown;
 pub mod simulate;
+pub mod soak;
 pub mod table;
 pub mod train_offline;

@@ -136,6 +136,42 @@ pub(crate) struct BenchArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct SoakArgs {
+    /// Concurrent job sessions (SERVE, one router each).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) sessions: usize,
+    /// Workers P of each session.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) workers: u32,
+    /// Reporting interval (ms): one step per interval per session, on the wall clock.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) interval_ms: u64,
+    /// How long the sessions step (s).
+    #[arg(long, default_value_t = 600)]
+    pub(crate) duration_s: u64,
+    /// Leading seconds left out of the latencies; memory growth counts from their end.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) warmup_s: u64,
+    /// Seconds between two samples of resident memory.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) rss_every_s: u64,
+    /// Spread the sessions' reports over the interval (session i reports i/N of an interval after its
+    /// end) instead of all at the interval's end: the same rate without the burst.
+    #[arg(long)]
+    pub(crate) spread: bool,
+    /// Drive a running agent at this address instead of one started in this process (its
+    /// `max_sessions` must allow --sessions).
+    #[arg(long)]
+    pub(crate) addr: Option<String>,
+    /// With --addr: the agent's process id, whose resident memory and CPU time are sampled.
+    #[arg(long, requires = "addr")]
+    pub(crate) server_pid: Option<u32>,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// YAML settings (every key optional; see docs/agent.md). Default: 127.0.0.1:50051, metrics :9464.
     #[arg(long)]

@@ -329,6 +329,31 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
     emit(args.json, &report, |r| format!("{r:#?}\n"))
 }
 
+pub(crate) fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    use sas_agent::soak::{self, SoakConfig, Target};
+    use std::time::Duration;
+    let config = SoakConfig {
+        sessions: args.sessions,
+        workers: args.workers,
+        interval_ms: args.interval_ms,
+        duration: Duration::from_secs(args.duration_s),
+        warmup: Duration::from_secs(args.warmup_s),
+        rss_every: Duration::from_secs(args.rss_every_s),
+        spread: args.spread,
+    };
+    let target = match args.addr {
+        Some(uri) => Target::Remote {
+            uri,
+            pid: args.server_pid,
+        },
+        None => Target::InProcess(Arc::new(ModelFactory::new(&ServeConfig::default())?)),
+    };
+    // One runtime for the server and the fake jobs, a thread per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(soak::run(&config, target))?;
+    emit(args.json, &report, soak::SoakReport::render)
+}
+
 /// A progress bar is shown only for people: not with `--json`, not when stderr is not a terminal.
 pub(crate) fn show_progress(json: bool) -> bool {
     !json && std::io::stderr().is_terminal()

@@ -41,6 +41,8 @@ pub(crate) enum Command {
     Simulate(SimulateArgs),
     /// Measure the agent: reply latency over gRPC on loopback, SAC-N updates/s, policy forward time.
     Bench(BenchArgs),
+    /// Hold many fake jobs against an agent for minutes: reply latency, tables lost, resident memory.
+    Soak(SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
             sas_agent::params_cmd::derive(&args.file, &args.overrides).map(|yaml| print!("{yaml}"))
         }
         Command::Bench(args) => commands::bench(args),
+        Command::Soak(args) => commands::soak(args),
         Command::ShiftReport(args) => commands::shift_report(args),
         Command::Health(args) => match sas_agent::serve_cmd::health(&args.addr) {
             Ok(true) => Ok(()),
