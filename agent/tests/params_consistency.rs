@@ -16,7 +16,11 @@ fn params_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 8, "expected the shipped params files in {}", dir.display());
+    assert!(
+        files.len() >= 8,
+        "expected the shipped params files in {}",
+        dir.display()
+    );
     files
 }
 
@@ -87,7 +91,10 @@ fn the_simulator_models_the_world_of_every_params_file_it_accepts() {
             (hot.count, hot.true_hot_keys, hot.spread_keys, hot.alpha),
             "{name}: hot keys"
         );
-        assert_eq!(sim.capacity_factors, p.capacity.factors, "{name}: capacity factors");
+        assert_eq!(
+            sim.capacity_factors, p.capacity.factors,
+            "{name}: capacity factors"
+        );
         assert_eq!(
             sim.workload_config(sim.alpha).seed,
             p.workload_config().seed,
@@ -99,4 +106,54 @@ fn the_simulator_models_the_world_of_every_params_file_it_accepts() {
         simulated += 1;
     }
     assert!(simulated >= 4, "only {simulated} params files were simulated");
+}
+
+/// The Flink job reads the job view (through JNI; `ParamsAndLoadingTest` checks that `JobParams`
+/// equals it field by field); here the view must say what the router, the evaluator and the simulator
+/// are given.
+#[test]
+fn the_flink_job_sees_the_values_the_other_tools_see() {
+    for path in params_files() {
+        let p = load(&path);
+        let name = path.display();
+        let job = p.job_view();
+        let eval = EvalConfig::from_params(&p, eval::all_partitioners(), false);
+        assert_eq!(
+            (job.workers, job.seed, job.window_ms, job.slide_ms),
+            (
+                eval.router.workers,
+                eval.router.seed,
+                eval.router.window_ms,
+                eval.router.slide_ms
+            ),
+            "{name}: workers, seed, windows"
+        );
+        assert_eq!(job.records, eval.records, "{name}: records");
+        assert_eq!(job.hot_keys, eval.router.hot_keys.count, "{name}: hot keys");
+        assert_eq!(job.workload_rate, eval.workload.rate, "{name}: event-time rate");
+        assert_eq!(
+            job.capacity.len(),
+            p.workers as usize,
+            "{name}: one capacity per worker"
+        );
+        for (w, &c) in job.capacity.iter().enumerate() {
+            assert_eq!(
+                c,
+                p.capacity_of(w).unwrap_or(0.0),
+                "{name}: capacity of worker {w}"
+            );
+        }
+        if let Ok(sim) = SimConfig::from_params(&p, 100) {
+            // The simulator's capacity factors are the job's capacities relative to the base rate.
+            let base = p.capacity.units_per_second;
+            for (w, &c) in job.capacity.iter().enumerate() {
+                let factor = sim.capacity_factors.get(w).copied().unwrap_or(1.0);
+                assert_eq!(
+                    c,
+                    base * factor,
+                    "{name}: capacity of worker {w} in the simulator"
+                );
+            }
+        }
+    }
 }
