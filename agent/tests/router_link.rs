@@ -12,9 +12,9 @@
 //! counters; [`DEADLINE`] bounds each wait only to fail a test that hangs.
 
 use sas_agent::server::{self, AgentClock, InitialTableFactory, ServeConfig, ServeError};
-use sas_agent_link::clock::{Clock, ManualClock};
 use sas_agent_link::linked_router::CHECK_EVERY;
 use sas_agent_link::{LinkedRouter, StatusSnapshot, WorkerInterval, WorkerReporter};
+use sas_router::clock::{Clock, ManualClock};
 use sas_router::params::Params;
 use sas_router::partitioner::build;
 use std::net::SocketAddr;
@@ -44,21 +44,12 @@ struct Agent {
     handle: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
-/// The job's clock as the agent reads it: the agent's "now" is the routers' and workers', so their reports
-/// are inside its clock window.
-#[derive(Debug)]
-struct JobClock(ManualClock);
-
-impl server::Clock for JobClock {
-    fn now_ms(&self) -> u64 {
-        self.0.now_ms()
-    }
-}
-
 fn start_agent(listener: TcpListener, metrics: TcpListener, clock: &ManualClock) -> Agent {
     let (stop, stopped) = oneshot::channel::<()>();
     let config = ServeConfig {
-        clock: AgentClock::new(JobClock(clock.clone())),
+        // The agent reads the job's clock: its "now" is the routers' and workers', so their reports are
+        // inside its clock window.
+        clock: AgentClock::new(clock.clone()),
         ..ServeConfig::default()
     };
     let handle = tokio::spawn(server::run(

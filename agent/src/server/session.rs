@@ -19,58 +19,12 @@ use crate::offline::DatasetWriter;
 use crate::pb;
 use crate::policy::ActionPolicy;
 use sas_learner::Transition;
+pub use sas_router::clock::{Clock, ManualClock, WallClock};
 use sas_router::mask::Mask;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Milliseconds since the Unix epoch: what a session reads to know which interval is "now".
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// The current time (ms since the Unix epoch).
-    fn now_ms(&self) -> u64;
-}
-
-/// The system clock. The job's hosts number intervals by theirs; reports are checked against this one.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WallClock;
-
-impl Clock for WallClock {
-    fn now_ms(&self) -> u64 {
-        // A clock before 1970 reads as 0: every report is then ahead and refused, loudly.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-}
-
-/// A clock that moves only when told to (for tests); clones share the time.
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    /// A clock reading `now_ms`.
-    pub fn new(now_ms: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(now_ms)))
-    }
-
-    /// Sets the clock to `now_ms`.
-    pub fn set(&self, now_ms: u64) {
-        self.0.store(now_ms, Ordering::Relaxed);
-    }
-
-    /// Moves the clock forward by `ms`.
-    pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::Relaxed);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 /// The clock an agent's sessions read ([`WallClock`] unless a test injects another); clones share it.
 #[derive(Debug, Clone)]

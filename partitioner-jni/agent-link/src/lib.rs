@@ -16,13 +16,12 @@
 //! * [`LinkedRouter`]: the record path of a router on a link (counts, interval reports, tables, and the
 //!   [`fallback`] state machine); [`WorkerReporter`]: a worker's reports.
 //! * [`status`]: the atomic counters every handle can read; `shared`: the counters and the slot a
-//!   link's task and its handles share; [`clock`]: the wall clock intervals are numbered by, injectable
+//!   link's task and its handles share; `sas_router::clock`: the wall clock intervals are numbered by, injectable
 //!   for tests.
 //!
 //! `docs/agent-link.md` describes the behaviour; `docs/config.md` the settings.
 
 pub mod backoff;
-pub mod clock;
 pub mod fallback;
 mod link;
 pub mod linked_router;

@@ -9,13 +9,13 @@
 //! record path itself.
 
 use super::LinkError;
-use super::clock::{Clock, WallClock};
 use super::fallback::{FallbackState, Switch};
 use super::registry::LinkRef;
 use super::shared::LinkShared;
 use super::status::{LinkStatus, RouterCounters, StatusSnapshot};
 use super::task::Report;
 use sas_proto::pb;
+use sas_router::clock::{Clock, WallClock};
 use sas_router::error::{ConfigError, DecodeError};
 use sas_router::params::LinkMode;
 use sas_router::params::Params;
@@ -74,7 +74,7 @@ impl LinkedRouter<WallClock> {
 
 impl<C: Clock> LinkedRouter<C> {
     /// As [`LinkedRouter::open`], numbering intervals and timing the fallback by `clock`: tests against a
-    /// real agent drive a [`ManualClock`](super::clock::ManualClock), so no outcome depends on the wall
+    /// real agent drive a [`ManualClock`](sas_router::clock::ManualClock), so no outcome depends on the wall
     /// clock.
     ///
     /// # Errors
@@ -445,10 +445,10 @@ impl PairCounts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::clock::ManualClock;
     use super::super::link::Link;
     use super::super::slot::Table;
     use super::*;
+    use sas_router::clock::ManualClock;
 
     const INTERVAL: u64 = 1000;
     const AFTER: u64 = 3000;

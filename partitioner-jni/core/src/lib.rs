@@ -10,6 +10,7 @@
 //!   hitters with hysteresis and expiry); [`interval_hot`]: DAGreedy's and Dalton's per-interval detection.
 //! * [`mask`], [`routing_table`], [`deficit`]: which workers a hot key may use, action → table decoding,
 //!   and the per-record rule that realises a table's shares.
+//! * [`clock`]: the wall clock reporting intervals are numbered by, and a manual one for tests.
 //! * [`window`]: event-time sliding windows of loads and key holdings.
 //! * [`workload`]: seeded stream generators; [`metrics`]: λ and NMAD, the one implementation every
 //!   tool reports.
@@ -23,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod clock;
 pub mod deficit;
 pub mod error;
 pub mod fast_map;

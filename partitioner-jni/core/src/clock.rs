@@ -1,16 +1,18 @@
-//! The wall clock routers number their reporting intervals by, injectable so tests need no sleeps.
+//! The wall clock reporting intervals are numbered by (interval `n` is `[n·I, (n+1)·I)` since the Unix
+//! epoch), injectable so tests need no sleeps: the routers' link and the agent's sessions read it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch.
-pub trait Clock: Send + std::fmt::Debug {
+pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time (ms since the Unix epoch).
     fn now_ms(&self) -> u64;
 }
 
-/// The system clock. Every JVM of a job reads its own; intervals agree as far as the hosts' clocks do.
+/// The system clock. Every JVM of a job and the agent read their own; intervals agree as far as the
+/// hosts' clocks do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WallClock;
 
@@ -31,6 +33,11 @@ impl ManualClock {
     /// A clock reading `now_ms`.
     pub fn new(now_ms: u64) -> Self {
         Self(Arc::new(AtomicU64::new(now_ms)))
+    }
+
+    /// Sets the clock to `now_ms`.
+    pub fn set(&self, now_ms: u64) {
+        self.0.store(now_ms, Ordering::Relaxed);
     }
 
     /// Moves the clock forward by `ms`.
