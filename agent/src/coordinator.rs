@@ -46,6 +46,57 @@ pub struct ReportShape {
     pub action_dim: usize,
 }
 
+impl ReportShape {
+    /// What [`StepCollector::add_worker`] checks before it touches any state: a batch checks every
+    /// item first, so a bad one leaves nothing behind.
+    ///
+    /// # Errors
+    /// As [`StepCollector::add_worker`]'s [`ReportError::Invalid`].
+    pub fn check_worker(&self, r: &WorkerLoad) -> Result<(), ReportError> {
+        if r.worker >= self.workers {
+            return Err(invalid("worker", r.worker, "must be < workers"));
+        }
+        for (field, v) in [("busy_ms", r.busy_ms), ("backpressured_ms", r.backpressured_ms)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(field, v, "must be a finite number >= 0"));
+            }
+        }
+        if !(r.interval_ms.is_finite() && r.interval_ms > 0.0) {
+            return Err(invalid(
+                "interval_ms",
+                r.interval_ms,
+                "must be a finite number > 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What [`StepCollector::add_router`] checks before it touches any state.
+    ///
+    /// # Errors
+    /// As [`StepCollector::add_router`]'s [`ReportError::Invalid`].
+    pub fn check_router(&self, r: &RouterCounts) -> Result<(), ReportError> {
+        if r.router >= self.routers {
+            return Err(invalid("router", r.router, "must be < routers"));
+        }
+        if r.counts.len() != self.workers {
+            return Err(invalid(
+                "worker_counts",
+                format!("{} values", r.counts.len()),
+                "needs one count per worker",
+            ));
+        }
+        if !r.pairs.is_empty() && r.pairs.len() != self.action_dim {
+            return Err(invalid(
+                "pair_counts",
+                format!("{} values", r.pairs.len()),
+                "needs one count per mask pair",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One worker's load over one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerLoad {
@@ -233,21 +284,7 @@ impl StepCollector {
     /// or a non-positive interval length; [`ReportError::AheadOfClock`] for an interval more than
     /// [`MAX_INTERVALS_AHEAD`] ahead of `now` that is not open.
     pub fn add_worker(&mut self, r: &WorkerLoad, now: u64) -> Result<Accepted, ReportError> {
-        if r.worker >= self.shape.workers {
-            return Err(invalid("worker", r.worker, "must be < workers"));
-        }
-        for (field, v) in [("busy_ms", r.busy_ms), ("backpressured_ms", r.backpressured_ms)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(invalid(field, v, "must be a finite number >= 0"));
-            }
-        }
-        if !(r.interval_ms.is_finite() && r.interval_ms > 0.0) {
-            return Err(invalid(
-                "interval_ms",
-                r.interval_ms,
-                "must be a finite number > 0",
-            ));
-        }
+        self.shape.check_worker(r)?;
         let Some(pending) = self.slot(r.interval, now)? else {
             return Ok(Accepted::Late);
         };
@@ -263,23 +300,7 @@ impl StepCollector {
     /// [`ReportError::Invalid`] for a router index out of range or a count vector whose length is not P;
     /// [`ReportError::AheadOfClock`] as for [`StepCollector::add_worker`].
     pub fn add_router(&mut self, r: &RouterCounts, now: u64) -> Result<Accepted, ReportError> {
-        if r.router >= self.shape.routers {
-            return Err(invalid("router", r.router, "must be < routers"));
-        }
-        if r.counts.len() != self.shape.workers {
-            return Err(invalid(
-                "worker_counts",
-                format!("{} values", r.counts.len()),
-                "needs one count per worker",
-            ));
-        }
-        if !r.pairs.is_empty() && r.pairs.len() != self.shape.action_dim {
-            return Err(invalid(
-                "pair_counts",
-                format!("{} values", r.pairs.len()),
-                "needs one count per mask pair",
-            ));
-        }
+        self.shape.check_router(r)?;
         let Some(pending) = self.slot(r.interval, now)? else {
             return Ok(Accepted::Late);
         };

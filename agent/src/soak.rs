@@ -2,9 +2,11 @@
 //! resident memory over time.
 //!
 //! Each session is a job of P workers and one router in SERVE mode, stepping on the wall clock as a real
-//! job does: at the end of every interval its P worker reports go out concurrently, then, once they are
-//! acknowledged, the router report that completes the step. The reply latency is the time from sending
-//! that last report to the step's table arriving on the session's `SubscribeTables` stream. Intervals are
+//! job does: at the end of every interval its reports go out, as one `Report` batch (what the routers'
+//! link sends: one call per JVM and interval) or, with [`SoakConfig::unary`], as P concurrent
+//! `ReportWorker` calls and then, once they are acknowledged, the `ReportRouter` call that completes the
+//! step. The reply latency is the time from sending the report that completes the step (the batch, or
+//! the router report) to the step's table arriving on the session's `SubscribeTables` stream. Intervals are
 //! numbered from the Unix epoch, so every session's reports arrive together at each interval's end, as a
 //! fleet of jobs' would: the agent sees bursts of `sessions × (P + 1)` reports, not an even trickle.
 //! [`SoakConfig::spread`] spreads the sessions over the interval instead, to tell the cost of the burst
@@ -51,6 +53,9 @@ pub struct SoakConfig {
     /// Session i reports `i / sessions` of an interval after each interval's end (inside the agent's
     /// clock window), instead of every session at the end: the same rate without the burst.
     pub spread: bool,
+    /// One call per report (P `ReportWorker` calls, then a `ReportRouter`) instead of one `Report` batch
+    /// per session and interval: the protocol before batches, to compare.
+    pub unary: bool,
 }
 
 impl SoakConfig {
@@ -171,6 +176,8 @@ pub struct SoakReport {
     pub agent: String,
     /// Whether the sessions' reports were spread over the interval ([`SoakConfig::spread`]).
     pub spread: bool,
+    /// Whether each report was its own call ([`SoakConfig::unary`]) instead of one batch per interval.
+    pub unary: bool,
     /// Concurrent sessions.
     pub sessions: usize,
     /// Workers P per session.
@@ -242,12 +249,17 @@ impl SoakReport {
     pub fn render(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
         let mut out = format!(
-            "soak: {} sessions of P = {}, interval {} ms, {} steps each ({} of warm-up), reports {}, agent {}\n\n",
+            "soak: {} sessions of P = {}, interval {} ms, {} steps each ({} of warm-up), reports {} {}, agent {}\n\n",
             self.sessions,
             self.workers,
             self.interval_ms,
             self.steps_per_session,
             self.warmup_steps,
+            if self.unary {
+                "one call each"
+            } else {
+                "batched per interval"
+            },
             if self.spread {
                 "spread over the interval"
             } else {
@@ -458,6 +470,48 @@ impl Job {
         })
     }
 
+    /// One interval's reports as one call each: the P worker reports concurrently, then the router's.
+    /// Whether any was accepted (the interval opened).
+    async fn send_unary(
+        &mut self,
+        loads: Vec<pb::WorkerReport>,
+        router: pb::RouterReport,
+        due_us: u64,
+        out: &mut Outcome,
+    ) -> bool {
+        let mut opened = false;
+        let mut workers = JoinSet::new();
+        for report in loads {
+            let mut client = self.client.clone();
+            workers.spawn(async move { client.report_worker(report).await });
+        }
+        while let Some(ack) = workers.join_next().await {
+            match ack {
+                Ok(Ok(ack)) if ack.get_ref().accepted => opened = true,
+                Ok(Ok(_)) => out.rejected += 1,
+                Ok(Err(_)) | Err(_) => out.errors += 1,
+            }
+        }
+        out.lag_ms.push(wall_us().saturating_sub(due_us) as f64 / 1000.0);
+        let started = Instant::now();
+        match self.client.report_router(router).await {
+            Ok(ack) if ack.get_ref().accepted => {
+                out.sent.push(Some(started));
+                true
+            }
+            Ok(_) => {
+                out.rejected += 1;
+                out.sent.push(None);
+                opened
+            }
+            Err(_) => {
+                out.errors += 1;
+                out.sent.push(None);
+                opened
+            }
+        }
+    }
+
     /// Reports intervals `first..first + steps` each just after its end, waits for the last tables,
     /// closes the session.
     async fn drive(mut self, first: u64, config: SoakConfig) -> Outcome {
@@ -485,43 +539,43 @@ impl Job {
             if due_us > now {
                 tokio::time::sleep(Duration::from_micros(due_us - now)).await;
             }
-            let mut opened = false;
-            let mut workers = JoinSet::new();
-            for w in 0..p {
+            let loads: Vec<pb::WorkerReport> = (0..p).map(|w| {
                 // Loads vary with worker and step, so every step's observation differs.
                 let busy_ms = interval_ms * (0.4 + f64::from((w + k as u32) % 50) / 100.0);
-                let report = pb::WorkerReport {
+                pb::WorkerReport {
                     interval_ms,
                     ..fake_job::worker_report(&self.session, interval, w, busy_ms)
-                };
-                let mut client = self.client.clone();
-                workers.spawn(async move { client.report_worker(report).await });
-            }
-            while let Some(ack) = workers.join_next().await {
-                match ack {
-                    Ok(Ok(ack)) if ack.get_ref().accepted => opened = true,
-                    Ok(Ok(_)) => out.rejected += 1,
-                    Ok(Err(_)) | Err(_) => out.errors += 1,
                 }
-            }
+            })
+            .collect();
             let counts = (0..u64::from(p)).map(|w| 1000 + 10 * w).collect();
-            let report = fake_job::router_report(&self.session, interval, counts);
-            out.lag_ms.push(wall_us().saturating_sub(due_us) as f64 / 1000.0);
-            let started = Instant::now();
-            match self.client.report_router(report).await {
-                Ok(ack) if ack.get_ref().accepted => {
-                    opened = true;
-                    out.sent.push(Some(started));
+            let router = fake_job::router_report(&self.session, interval, counts);
+            let opened = if config.unary {
+                self.send_unary(loads, router, due_us, &mut out).await
+            } else {
+                let batch = pb::ReportBatch {
+                    session_id: self.session.clone(),
+                    workers: loads,
+                    routers: vec![router],
+                };
+                out.lag_ms.push(wall_us().saturating_sub(due_us) as f64 / 1000.0);
+                let started = Instant::now();
+                match self.client.report(batch).await {
+                    Ok(ack) => {
+                        let ack = ack.into_inner();
+                        out.rejected += u64::from(ack.late + ack.ahead);
+                        // The step's table may come only when the router report was stored.
+                        let complete = ack.stored == p + 1;
+                        out.sent.push(complete.then_some(started));
+                        ack.stored > 0
+                    }
+                    Err(_) => {
+                        out.errors += 1;
+                        out.sent.push(None);
+                        false
+                    }
                 }
-                Ok(_) => {
-                    out.rejected += 1;
-                    out.sent.push(None);
-                }
-                Err(_) => {
-                    out.errors += 1;
-                    out.sent.push(None);
-                }
-            }
+            };
             out.opened.push(opened);
         }
         // The last steps' tables: an incomplete interval closes at its deadline (2 intervals by default).
@@ -619,6 +673,7 @@ fn summarise(
     SoakReport {
         agent,
         spread: config.spread,
+        unary: config.unary,
         sessions: outcomes.len(),
         workers: config.workers,
         interval_ms: config.interval_ms,
@@ -747,6 +802,7 @@ mod tests {
             warmup: Duration::from_secs(1),
             rss_every: Duration::from_secs(1),
             spread: false,
+            unary: false,
         };
         assert!(matches!(
             config.validate(),

@@ -17,6 +17,7 @@ async fn every_session_gets_every_table() {
         warmup: Duration::from_millis(300),
         rss_every: Duration::from_millis(500),
         spread: false,
+        unary: false,
     };
     let target = Target::InProcess(Arc::new(InitialTableFactory::new(None)));
     let report = tokio::time::timeout(Duration::from_secs(30), soak::run(&config, target))

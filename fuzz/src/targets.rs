@@ -201,7 +201,8 @@ impl Target for DatasetTarget {
 
 /// The agent's rpc handlers called directly (no socket), as a hostile client would drive them: the
 /// input is a sequence of `[kind][length: u16 LE][protobuf bytes]` records, each decoded as an
-/// `OpenSession`, worker report, router report, `SubscribeTables` or `CloseSession` request. An empty
+/// `OpenSession`, worker report, router report, `SubscribeTables`, `CloseSession` or `Report` batch
+/// request (kinds 0 to 5, modulo 6). An empty
 /// `session_id` means the last session opened, so mutated reports reach live sessions. Every input
 /// starts from a fresh server whose clock is fixed at interval [`GrpcTarget::NOW_INTERVAL`].
 #[derive(Debug)]
@@ -255,6 +256,14 @@ impl Target for GrpcTarget {
                 }
                 seed.extend(Self::record(2, &router));
             }
+            // The next interval as one batch, as the routers' link sends it.
+            let next = Self::NOW_INTERVAL + 1;
+            let batch = pb::ReportBatch {
+                session_id: String::new(),
+                workers: (0..4).map(|w| fake_job::worker_report("", next, w, 30.0)).collect(),
+                routers: vec![fake_job::router_report("", next, vec![40, 30, 20, 10])],
+            };
+            seed.extend(Self::record(5, &batch));
             seed.extend(Self::record(3, &pb::SubscribeRequest::default()));
             seed.extend(Self::record(4, &pb::CloseSessionRequest::default()));
             seeds.push(seed);
@@ -285,7 +294,7 @@ impl Target for GrpcTarget {
                 let bytes = &rest[3..end];
                 rest = &rest[end..];
                 let session = |id: String| if id.is_empty() { last.clone() } else { id };
-                match kind % 5 {
+                match kind % 6 {
                     0 => {
                         let Ok(r) = pb::OpenSessionRequest::decode(bytes) else {
                             continue;
@@ -317,12 +326,19 @@ impl Target for GrpcTarget {
                         // The stream is dropped at once: a subscriber that leaves.
                         accepted |= service.subscribe_tables(Request::new(r)).await.is_ok();
                     }
-                    _ => {
+                    4 => {
                         let Ok(mut r) = pb::CloseSessionRequest::decode(bytes) else {
                             continue;
                         };
                         r.session_id = session(r.session_id);
                         accepted |= service.close_session(Request::new(r)).await.is_ok();
+                    }
+                    _ => {
+                        let Ok(mut r) = pb::ReportBatch::decode(bytes) else {
+                            continue;
+                        };
+                        r.session_id = session(r.session_id);
+                        accepted |= service.report(Request::new(r)).await.is_ok();
                     }
                 }
             }

@@ -13,7 +13,7 @@ use super::session::{Mode, Session, SessionSpec};
 use crate::coordinator::{Accepted, ReportError, RouterCounts, WorkerLoad};
 use crate::pb;
 use sas_router::limits::{
-    MAX_HOT_KEYS, MAX_INTERVAL_MS, MAX_MASK_RANGES, MAX_NAME_BYTES, MAX_ROUTERS, MAX_SUBSCRIBERS_PER_ROUTER,
+    MAX_BATCH_REPORTS, MAX_HOT_KEYS, MAX_INTERVAL_MS, MAX_MASK_RANGES, MAX_NAME_BYTES, MAX_ROUTERS, MAX_SUBSCRIBERS_PER_ROUTER,
     MAX_WINDOW_INTERVALS, MAX_WORKERS, MIN_INTERVAL_MS,
 };
 use sas_router::mask::Mask;
@@ -244,6 +244,38 @@ impl pb::agent_server::Agent for AgentService {
         self.ack(accepted)
     }
 
+    async fn report(
+        &self,
+        request: Request<pb::ReportBatch>,
+    ) -> Result<Response<pb::ReportBatchAck>, Status> {
+        let batch = request.into_inner();
+        let session = self.session(&batch.session_id)?;
+        let (workers, routers) = self.check_batch(batch, &session.spec)?;
+        let mut intervals: Vec<u64> = workers.iter().map(|w| w.interval).collect();
+        intervals.extend(routers.iter().map(|r| r.interval));
+        intervals.sort_unstable();
+        intervals.dedup();
+        let (ack, outcomes) = session.with_collector_batch(&intervals, |c, now| {
+            let mut ack = pb::ReportBatchAck::default();
+            let mut count = |accepted| match accepted {
+                Ok(Accepted::Stored) => ack.stored += 1,
+                Ok(Accepted::Late) => ack.late += 1,
+                // Checked above, so only the clock can refuse an item: it leaves nothing behind.
+                Err(ReportError::AheadOfClock { .. } | ReportError::Invalid { .. }) => ack.ahead += 1,
+            };
+            for load in &workers {
+                count(c.add_worker(load, now));
+            }
+            for counts in &routers {
+                count(c.add_router(counts, now));
+            }
+            ack
+        });
+        self.state.metrics.late_reports.inc_by(u64::from(ack.late));
+        self.publish(&session.id, outcomes);
+        Ok(Response::new(ack))
+    }
+
     type SubscribeTablesStream = TableStream;
 
     async fn subscribe_tables(
@@ -401,6 +433,63 @@ impl AgentService {
             ));
         }
         Ok(())
+    }
+
+    /// Every item of a batch against the session's shape, before the session is touched: the first bad
+    /// one fails the call, naming it (`workers[3].busy_ms`), and nothing is stored.
+    fn check_batch(
+        &self,
+        batch: pb::ReportBatch,
+        spec: &SessionSpec,
+    ) -> Result<(Vec<WorkerLoad>, Vec<RouterCounts>), Status> {
+        let items = batch.workers.len() + batch.routers.len();
+        if items > MAX_BATCH_REPORTS {
+            return Err(invalid(
+                &self.state,
+                format!("a batch of {items} reports: at most {MAX_BATCH_REPORTS} (workers and routers together)"),
+            ));
+        }
+        let foreign = |list: &str, i: usize, id: &str| {
+            (!id.is_empty() && id != batch.session_id).then(|| {
+                invalid(
+                    &self.state,
+                    format!("`{list}[{i}].session_id` = {id:?}: must be empty or the batch's ({:?})", batch.session_id),
+                )
+            })
+        };
+        let shape = spec.report_shape();
+        let mut workers = Vec::with_capacity(batch.workers.len());
+        for (i, r) in batch.workers.iter().enumerate() {
+            if let Some(status) = foreign("workers", i, &r.session_id) {
+                return Err(status);
+            }
+            let load = WorkerLoad {
+                interval: r.interval,
+                worker: r.worker as usize,
+                busy_ms: r.busy_ms,
+                backpressured_ms: r.backpressured_ms,
+                interval_ms: r.interval_ms,
+            };
+            shape
+                .check_worker(&load)
+                .map_err(|e| invalid(&self.state, format!("workers[{i}]: {e}")))?;
+            workers.push(load);
+        }
+        let mut routers = Vec::with_capacity(batch.routers.len());
+        for (i, r) in batch.routers.into_iter().enumerate() {
+            if let Some(status) = foreign("routers", i, &r.session_id) {
+                return Err(status);
+            }
+            self.check_router_report(&r, spec)
+                .map_err(|s| Status::invalid_argument(format!("routers[{i}]: {}", s.message())))?;
+            routers.push(RouterCounts {
+                interval: r.interval,
+                router: r.router as usize,
+                counts: r.worker_counts,
+                pairs: r.pair_counts,
+            });
+        }
+        Ok((workers, routers))
     }
 
     /// A router report's index and vector lengths against the session's shape, before the session is

@@ -120,6 +120,16 @@ impl SessionSpec {
             .map(|(field, open, asked)| format!("{field} = {asked}, but the open session has {open}"))
     }
 
+    /// The shape the session's reports must have.
+    pub fn report_shape(&self) -> ReportShape {
+        ReportShape {
+            workers: self.workers,
+            routers: self.routers,
+            window_intervals: self.window_intervals,
+            action_dim: self.action_dim(),
+        }
+    }
+
     /// Observation dimension, 2P.
     pub fn observation_dim(&self) -> usize {
         2 * self.workers
@@ -188,12 +198,7 @@ impl Session {
         offline: Option<DatasetWriter>,
         clock: AgentClock,
     ) -> Self {
-        let shape = ReportShape {
-            workers: spec.workers,
-            routers: spec.routers,
-            window_intervals: spec.window_intervals,
-            action_dim: spec.action_dim(),
-        };
+        let shape = spec.report_shape();
         let initial = pb::RoutingTableUpdate {
             step: 0,
             model_version: policy.version(),
@@ -262,34 +267,47 @@ impl Session {
         interval: u64,
         f: impl FnOnce(&mut StepCollector, u64) -> T,
     ) -> (T, Vec<StepOutcome>) {
-        self.report_at(Instant::now(), self.clock.now_ms(), interval, f)
+        self.report_at(Instant::now(), self.clock.now_ms(), &[interval], f)
     }
 
-    /// [`Session::with_collector`] for a report that arrived at `arrived`, the agent's clock reading
-    /// `now_ms`.
+    /// [`Session::with_collector`] for a batch of reports for `intervals`, under one lock and one clock
+    /// reading: what `f` stores is what the reports' own calls would have stored, and the steps that
+    /// close are the same, checked once at the end.
+    pub(crate) fn with_collector_batch<T>(
+        &self,
+        intervals: &[u64],
+        f: impl FnOnce(&mut StepCollector, u64) -> T,
+    ) -> (T, Vec<StepOutcome>) {
+        self.report_at(Instant::now(), self.clock.now_ms(), intervals, f)
+    }
+
+    /// [`Session::with_collector`] for reports of `intervals` that arrived at `arrived`, the agent's
+    /// clock reading `now_ms`.
     fn report_at<T>(
         &self,
         arrived: Instant,
         now_ms: u64,
-        interval: u64,
+        intervals: &[u64],
         f: impl FnOnce(&mut StepCollector, u64) -> T,
     ) -> (T, Vec<StepOutcome>) {
         *self.last_report.lock().unwrap_or_else(|e| e.into_inner()) = arrived;
         let interval_ms = self.interval_ms();
         let mut state = self.lock();
         let out = f(&mut state.collector, now_ms / interval_ms);
-        // Only an interval the report opened gets a deadline: a refused or late report leaves nothing.
-        if state.collector.is_open(interval) {
-            state.deadline_from.entry(interval).or_insert_with(|| {
-                // The report just opened the interval, so it is at most MAX_INTERVALS_AHEAD ahead of
-                // the clock: the wait is capped there all the same.
-                let ends_in = interval
-                    .saturating_add(1)
-                    .saturating_mul(interval_ms)
-                    .saturating_sub(now_ms)
-                    .min((MAX_INTERVALS_AHEAD + 1) * interval_ms);
-                arrived + Duration::from_millis(ends_in)
-            });
+        // Only an interval a report opened gets a deadline: a refused or late report leaves nothing.
+        for &interval in intervals {
+            if state.collector.is_open(interval) {
+                state.deadline_from.entry(interval).or_insert_with(|| {
+                    // The report just opened the interval, so it is at most MAX_INTERVALS_AHEAD ahead
+                    // of the clock: the wait is capped there all the same.
+                    let ends_in = interval
+                        .saturating_add(1)
+                        .saturating_mul(interval_ms)
+                        .saturating_sub(now_ms)
+                        .min((MAX_INTERVALS_AHEAD + 1) * interval_ms);
+                    arrived + Duration::from_millis(ends_in)
+                });
+            }
         }
         let mut outcomes = Vec::new();
         while let Some(closed) = state.collector.take_complete() {
@@ -478,7 +496,7 @@ mod tests {
             backpressured_ms: 0.0,
             interval_ms: INTERVAL_MS as f64,
         };
-        s.report_at(arrived, now_ms, interval, |c, now| c.add_worker(&load, now))
+        s.report_at(arrived, now_ms, &[interval], |c, now| c.add_worker(&load, now))
     }
 
     fn router(
@@ -493,7 +511,7 @@ mod tests {
             counts: vec![10; WORKERS],
             pairs: vec![],
         };
-        s.report_at(arrived, now_ms, interval, |c, now| c.add_router(&counts, now))
+        s.report_at(arrived, now_ms, &[interval], |c, now| c.add_router(&counts, now))
     }
 
     /// (step, interval, imputed workers) of each outcome.

@@ -27,7 +27,11 @@ impl LinkStatus {
     }
 
     pub(crate) fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+        Self::add(counter, 1);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Relaxed);
     }
 
     /// The link's counters, with a handle's own `fallback_active` and `tables_applied`.

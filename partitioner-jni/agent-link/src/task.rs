@@ -1,6 +1,6 @@
 //! The link's task: opens the session (with back-off), subscribes to its tables and publishes each into
 //! the slot; on a lost stream or a refused open it waits and starts over with the same session key. A
-//! second task sends the queued reports, at most a few at a time, each with a deadline.
+//! second task sends the queued reports in batches, at most a few calls at a time, each with a deadline.
 
 use super::Backoff;
 use super::shared::LinkShared;
@@ -8,6 +8,7 @@ use super::slot::Table;
 use super::status::LinkStatus;
 use sas_proto::pb;
 use sas_proto::pb::agent_client::AgentClient;
+use sas_router::limits::MAX_BATCH_REPORTS;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
@@ -182,8 +183,11 @@ fn publish(ctx: &TaskContext, update: pb::RoutingTableUpdate) {
     });
 }
 
-/// Sends queued reports under the current session; a report with no session open is dropped (its
-/// interval will be closed by the agent's deadline, or was lost with the agent).
+/// Sends queued reports under the current session, everything queued at once in one `Report` call: the
+/// reports of one JVM's workers and routers for an interval arrive together, and one request per JVM
+/// and interval costs the agent a fraction of one per report. While calls are in flight the queue
+/// fills, so the next batch takes all of it. A report with no session open is dropped (its interval will
+/// be closed by the agent's deadline, or was lost with the agent).
 async fn send_reports(
     client: AgentClient<Channel>,
     mut queue: mpsc::Receiver<Report>,
@@ -193,49 +197,70 @@ async fn send_reports(
     report_timeout: Duration,
 ) {
     let in_flight = Arc::new(Semaphore::new(MAX_REPORTS_IN_FLIGHT));
-    while let Some(report) = queue.recv().await {
-        let id = session.borrow().clone();
-        let Some(id) = id else {
-            LinkStatus::count(&shared.status.reports_dropped);
-            continue;
-        };
+    while let Some(first) = queue.recv().await {
         // Cannot fail: the semaphore is never closed.
         let permit = in_flight.clone().acquire_owned().await.expect("semaphore open");
+        let mut batch = Batch::default();
+        batch.push(first);
+        while batch.len() < MAX_BATCH_REPORTS {
+            match queue.try_recv() {
+                Ok(report) => batch.push(report),
+                Err(_) => break,
+            }
+        }
+        let id = session.borrow().clone();
+        let Some(id) = id else {
+            LinkStatus::add(&shared.status.reports_dropped, batch.len());
+            continue;
+        };
         let (mut client, shared, resync, session) =
             (client.clone(), shared.clone(), resync.clone(), session.clone());
         tokio::spawn(async move {
-            let sent = timeout(report_timeout, send(&mut client, report, &id)).await;
+            let n = batch.len();
+            let sent = timeout(report_timeout, client.report(batch.into_request(&id))).await;
             drop(permit);
             match sent {
-                Ok(Ok(())) => LinkStatus::count(&shared.status.reports_sent),
+                Ok(Ok(_)) => LinkStatus::add(&shared.status.reports_sent, n),
                 Ok(Err(status)) => {
-                    LinkStatus::count(&shared.status.reports_dropped);
+                    LinkStatus::add(&shared.status.reports_dropped, n);
                     let current = session.borrow().as_deref() == Some(&*id);
                     if status.code() == tonic::Code::NotFound && current {
                         resync.notify_one();
                     } else {
-                        tracing::debug!(session = %id, cause = %status, "report not delivered");
+                        tracing::debug!(session = %id, cause = %status, "reports not delivered");
                     }
                 }
-                Err(_) => LinkStatus::count(&shared.status.reports_dropped),
+                Err(_) => LinkStatus::add(&shared.status.reports_dropped, n),
             }
         });
     }
 }
 
-async fn send(
-    client: &mut AgentClient<Channel>,
-    report: Report,
-    session_id: &str,
-) -> Result<(), tonic::Status> {
-    match report {
-        Report::Router(mut r) => {
-            r.session_id = session_id.to_string();
-            client.report_router(r).await.map(drop)
+/// Reports taken from the queue together, sent as one `Report` call.
+#[derive(Debug, Default)]
+struct Batch {
+    workers: Vec<pb::WorkerReport>,
+    routers: Vec<pb::RouterReport>,
+}
+
+impl Batch {
+    fn push(&mut self, report: Report) {
+        match report {
+            Report::Router(r) => self.routers.push(r),
+            Report::Worker(w) => self.workers.push(w),
         }
-        Report::Worker(mut w) => {
-            w.session_id = session_id.to_string();
-            client.report_worker(w).await.map(drop)
+    }
+
+    fn len(&self) -> usize {
+        self.workers.len() + self.routers.len()
+    }
+
+    /// The call for session `session_id` (the items' own ids stay empty).
+    fn into_request(self, session_id: &str) -> pb::ReportBatch {
+        pb::ReportBatch {
+            session_id: session_id.to_string(),
+            workers: self.workers,
+            routers: self.routers,
         }
     }
 }

@@ -90,6 +90,10 @@ pub const MAX_NAME_BYTES: usize = 128;
 /// to P counts and A pair counts. Default 1 024.
 pub const MAX_REPORT_QUEUE: usize = 4_096;
 
+/// Reports in one `Report` batch (workers and routers together): a router's link sends at most what it
+/// queued, and its queue holds at most [`MAX_REPORT_QUEUE`] reports per reporter of one JVM.
+pub const MAX_BATCH_REPORTS: usize = 65_536;
+
 /// Largest gRPC message the agent decodes (`max_message_bytes` may lower it; default 1 MiB): a
 /// router report of the largest shape (P counts and A pair counts as varints) is well under it.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;

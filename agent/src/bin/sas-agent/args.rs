@@ -159,6 +159,10 @@ pub(crate) struct SoakArgs {
     /// end) instead of all at the interval's end: the same rate without the burst.
     #[arg(long)]
     pub(crate) spread: bool,
+    /// Send each report as its own call (P `ReportWorker` calls, then a `ReportRouter`) instead of one
+    /// `Report` batch per session and interval, as the routers' link sends them.
+    #[arg(long)]
+    pub(crate) unary: bool,
     /// Drive a running agent at this address instead of one started in this process (its
     /// `max_sessions` must allow --sessions).
     #[arg(long)]

@@ -340,6 +340,7 @@ pub(crate) fn soak(args: SoakArgs) -> anyhow::Result<()> {
         warmup: Duration::from_secs(args.warmup_s),
         rss_every: Duration::from_secs(args.rss_every_s),
         spread: args.spread,
+        unary: args.unary,
     };
     let target = match args.addr {
         Some(uri) => Target::Remote {
