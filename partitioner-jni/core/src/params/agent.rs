@@ -33,7 +33,7 @@ pub struct AgentLinkConfig {
     /// Disconnected this long without a table, a router routes with `fallback` (ms). Default 5000.
     pub fallback_after_ms: u64,
     /// The baseline partitioner used while the agent is away (one of the partitioner names). Default
-    /// `hash`.
+    /// `w-choices`: the best count balancer of the offline evaluator (docs/config.md says why).
     pub fallback: String,
     /// Delays between reconnection attempts: exponential from `min` to `max`, with jitter.
     pub reconnect_backoff_ms: BackoffConfig,
@@ -53,7 +53,7 @@ impl Default for AgentLinkConfig {
             window_intervals: 1,
             connect_timeout_ms: 1000,
             fallback_after_ms: 5000,
-            fallback: "hash".into(),
+            fallback: "w-choices".into(),
             reconnect_backoff_ms: BackoffConfig::default(),
             report_queue: 1024,
         }
