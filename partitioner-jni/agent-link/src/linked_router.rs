@@ -7,6 +7,10 @@
 //! (`try_send`, never waiting); when the table slot's version changed, the newest table is applied; and
 //! the fallback state machine sees whether the link is up. No lock, allocation or system call on the
 //! record path itself.
+//!
+//! Saved state ([`LinkedRouter::save_state`]) is the primary's state followed by the fallback's, each in
+//! the router core's envelope: the routing table in force is part of the primary's. The interval being
+//! counted is not saved: a restored router counts a new interval of the wall clock.
 
 use super::LinkError;
 use super::fallback::{FallbackState, Switch};
@@ -16,10 +20,10 @@ use super::status::{LinkStatus, RouterCounters, StatusSnapshot};
 use super::task::Report;
 use sas_proto::pb;
 use sas_router::clock::{Clock, WallClock};
-use sas_router::error::{ConfigError, DecodeError};
+use sas_router::error::{ConfigError, DecodeError, StateError};
 use sas_router::params::LinkMode;
 use sas_router::params::Params;
-use sas_router::partitioner::{HotKeyMode, Partitioner, build};
+use sas_router::partitioner::{HotKeyMode, Partitioner, RouterConfig, build};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -36,6 +40,8 @@ pub struct LinkedRouter<C: Clock = WallClock> {
     using_fallback: bool,
     fallback_state: FallbackState,
     fallback_name: &'static str,
+    /// What both partitioners were built from; a restore builds a fallback from it first.
+    config: RouterConfig,
     clock: C,
     router: u32,
     interval_ms: u64,
@@ -178,6 +184,7 @@ impl<C: Clock> LinkedRouter<C> {
             reports: link.reports(),
             _link: link,
             clock,
+            config,
         }
     }
 
@@ -300,6 +307,40 @@ impl<C: Clock> LinkedRouter<C> {
     /// [`DecodeError`] for a wrong length or a bad element.
     pub fn apply_action(&mut self, action: &[f64]) -> Result<(), DecodeError> {
         self.primary.apply_action(action)
+    }
+
+    /// Appends this router's state to `out`: the primary's (with the routing table in force), then the
+    /// fallback's, each as [`Partitioner::save_state`] writes it.
+    pub fn save_state(&self, out: &mut Vec<u8>) {
+        self.primary.save_state(out);
+        self.fallback.save_state(out);
+    }
+
+    /// Restores a state [`save_state`](Self::save_state) wrote; on error nothing changes. A newer table
+    /// from the agent replaces the restored one as usual, at the next look at the table slot.
+    ///
+    /// # Errors
+    /// As [`Partitioner::restore_state`], for either part; [`StateError::Mismatch`] when the state has no
+    /// fallback part (it was saved by a router without an agent link).
+    pub fn restore_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let (_, fallback) = sas_router::state::open(bytes)?;
+        let primary = &bytes[..bytes.len() - fallback.len()];
+        if fallback.is_empty() {
+            return Err(StateError::mismatch(
+                "the fallback of the agent link",
+                "absent (saved by a router without an agent link)",
+                format!("`{}`", self.fallback_name),
+            ));
+        }
+        // The fallback is restored into a new partitioner and the primary in place, which leaves it
+        // unchanged on error: a refused part changes neither.
+        // Cannot fail: this configuration built the fallback when the router opened.
+        let mut restored_fallback =
+            build(self.fallback_name, &self.config).expect("the fallback builds again");
+        restored_fallback.restore_state(fallback)?;
+        self.primary.restore_state(primary)?;
+        self.fallback = restored_fallback;
+        Ok(())
     }
 
     /// Whether one key may reach several workers (under the primary or the fallback).
@@ -456,10 +497,14 @@ mod tests {
     const T0: u64 = 1_000_000_000_000;
 
     fn params(mode: &str) -> Params {
+        params_with(mode, "hash")
+    }
+
+    fn params_with(mode: &str, fallback: &str) -> Params {
         let yaml = format!(
             "task: wordcount\npartitioner: saspartitioner\nworkers: 4\nrouters: 2\nrecords: 10\n\
              agent:\n  address: http://127.0.0.1:1\n  mode: {mode}\n  interval_ms: {INTERVAL}\n  \
-             fallback_after_ms: {AFTER}\n  fallback: hash\n"
+             fallback_after_ms: {AFTER}\n  fallback: {fallback}\n"
         );
         Params::parse(&yaml, "t").unwrap()
     }
@@ -468,11 +513,17 @@ mod tests {
         mode: &str,
         partitioner: &str,
     ) -> (LinkedRouter<ManualClock>, ManualClock, mpsc::Receiver<Report>) {
-        let p = params(mode);
+        router_of(&params(mode), partitioner)
+    }
+
+    fn router_of(
+        p: &Params,
+        partitioner: &str,
+    ) -> (LinkedRouter<ManualClock>, ManualClock, mpsc::Receiver<Report>) {
         let (link, rx) = Link::detached(16);
         let clock = ManualClock::new(T0);
-        let parts = Parts::new(&p, partitioner, 1).unwrap();
-        let r = LinkedRouter::assemble(&p, parts, LinkRef::detached(link), clock.clone());
+        let parts = Parts::new(p, partitioner, 1).unwrap();
+        let r = LinkedRouter::assemble(p, parts, LinkRef::detached(link), clock.clone());
         (r, clock, rx)
     }
 
@@ -679,6 +730,73 @@ mod tests {
         );
         assert_eq!(last, r.status());
         assert_eq!(last.tables_applied, ROUNDS);
+    }
+
+    fn saved(r: &LinkedRouter<ManualClock>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        r.save_state(&mut bytes);
+        bytes
+    }
+
+    /// Issue #13 item 6, "Routing state survives failover": a restored router has the table its
+    /// predecessor had applied and its fallback's state, so both route on as they would have; a state
+    /// without a fallback part is refused and changes nothing.
+    #[test]
+    fn a_restored_router_resumes_with_its_table_and_its_fallback() {
+        let p = params_with("serve", "pkg");
+        let (mut before, clock, _rx) = router_of(&p, "saspartitioner");
+        before.shared.status.set_connected(true);
+        let dim = p.router_config().hot_keys.mask(4).unwrap().action_dim();
+        let action: Vec<f64> = (0..dim).map(|a| (a % 3) as f64 + 0.5).collect();
+        before.shared.slot.publish(Table {
+            step: 1,
+            model_version: 1,
+            action,
+        });
+        route_n(&mut before, CHECK_EVERY);
+        assert_eq!(before.status().tables_applied, 1);
+        // The agent goes away: the fallback (PKG, whose counts are state) routes for a while.
+        before.shared.status.set_connected(false);
+        route_n(&mut before, CHECK_EVERY);
+        clock.advance(AFTER);
+        route_n(&mut before, CHECK_EVERY * 3);
+        assert_eq!(before.active_name(), "pkg");
+        let bytes = saved(&before);
+
+        let (mut after, _, _) = router_of(&p, "saspartitioner");
+        let fresh = saved(&after);
+        assert_ne!(fresh, bytes, "the saved router has learned something");
+        after.restore_state(&bytes).unwrap();
+        assert_eq!(saved(&after), bytes);
+        for key in 0..2_000 {
+            assert_eq!(
+                after.primary.route(key % 50, 0),
+                before.primary.route(key % 50, 0),
+                "primary, key {key}"
+            );
+            assert_eq!(
+                after.fallback.route(key % 50, 0),
+                before.fallback.route(key % 50, 0),
+                "fallback, key {key}"
+            );
+        }
+
+        let (mut other, _, _) = router_of(&p, "saspartitioner");
+        let mut plain = Vec::new();
+        build("saspartitioner", &p.router_config())
+            .unwrap()
+            .save_state(&mut plain);
+        let e = other.restore_state(&plain).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "router state does not fit this router: the fallback of the agent link is absent (saved by a \
+             router without an agent link) in the state, `pkg` here"
+        );
+        let mut damaged_fallback = bytes.clone();
+        let last = damaged_fallback.len() - 1;
+        damaged_fallback[last] ^= 1;
+        assert_eq!(other.restore_state(&damaged_fallback), Err(StateError::Checksum));
+        assert_eq!(saved(&other), fresh, "a refused state changes nothing");
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   exactly smooth weighted round-robin (nginx's SWRR), and over any stretch of the cycle each worker's
 //!   count is within one record of `p_i × length`.
 
+use crate::error::StateError;
+use crate::state::{StateReader, StateWriter};
+
 /// Per-key, per-worker record counts over the last `slides` slides (the prototype's `KeyWorkerStatistics`).
 #[derive(Debug, Clone)]
 pub struct KeyWorkerStats {
@@ -55,6 +58,47 @@ impl KeyWorkerStats {
             *c = 0;
         }
     }
+
+    /// Saves the current slide and the ring (the totals follow from it).
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        w.usize(self.slides);
+        w.usize(self.current);
+        for slide in &self.ring {
+            w.u32s(slide);
+        }
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into statistics of this one's shape.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let slides = r.u64("statistics slides")?;
+        if slides != self.slides as u64 {
+            return Err(StateError::mismatch(
+                "the statistics slides (`saspartitioner.stats_intervals`)",
+                slides,
+                self.slides,
+            ));
+        }
+        let current = r.below("current statistics slide", slides)? as usize;
+        let cells = self.totals.len();
+        let mut totals = vec![0u32; cells];
+        let mut ring = Vec::with_capacity(self.slides);
+        for _ in 0..self.slides {
+            let slide = r.u32s("statistics per (key, worker)", cells)?;
+            for (t, &c) in totals.iter_mut().zip(&slide) {
+                *t = t
+                    .checked_add(c)
+                    .ok_or_else(|| StateError::corrupt("statistics", "a (key, worker) total overflows"))?;
+            }
+            ring.push(slide);
+        }
+        Ok(Self {
+            workers: self.workers,
+            slides: self.slides,
+            ring,
+            totals,
+            current,
+        })
+    }
 }
 
 /// The prototype's deficit rule on sliding statistics.
@@ -82,6 +126,18 @@ impl DeficitRule {
     /// Starts a new statistics slide.
     pub fn new_slide(&mut self) {
         self.stats.new_slide();
+    }
+
+    /// Saves the sliding statistics.
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        self.stats.write_state(w);
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into a rule of this one's shape.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        Ok(Self {
+            stats: self.stats.read_state(r)?,
+        })
     }
 }
 
@@ -134,6 +190,27 @@ impl SmoothSchedule {
             self.cursor = 0;
         }
         w
+    }
+
+    /// Where in the cycle the next record is (what a saved router keeps of its schedule).
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// Moves to position `cursor` of the cycle.
+    ///
+    /// # Errors
+    /// [`StateError::Corrupt`] when the cycle is not that long.
+    pub fn set_cursor(&mut self, cursor: u64) -> Result<(), StateError> {
+        if cursor >= self.sequence.len() as u64 {
+            return Err(StateError::corrupt(
+                "schedule cursor",
+                format!("{cursor} is past the cycle of {}", self.sequence.len()),
+            ));
+        }
+        // Cannot truncate: below the sequence's length, a usize.
+        self.cursor = cursor as usize;
+        Ok(())
     }
 }
 

@@ -8,9 +8,10 @@
 //!   `exit` (< `enter`), and expires after `expiry_ticks` ticks below that. Ranks are sticky: two keys swap
 //!   ranks only when the lower one is more than `rank_hysteresis` more frequent, so routes do not churn.
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::fast_map::KeyMap;
 use crate::space_saving::SpaceSaving;
+use crate::state::{StateReader, StateWriter};
 use serde::{Deserialize, Serialize};
 
 /// Settings of online heavy-hitter detection.
@@ -72,6 +73,49 @@ impl HotKeys {
         if let HotKeys::Online(o) = self {
             o.observe(key);
         }
+    }
+
+    fn mode(&self) -> &'static str {
+        match self {
+            HotKeys::Static { .. } => "static",
+            HotKeys::Online(_) => "online",
+        }
+    }
+
+    /// Saves the mode and, online, the detector's state.
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        match self {
+            HotKeys::Static { count } => {
+                w.bool(false);
+                w.u64(*count);
+            }
+            HotKeys::Online(o) => {
+                w.bool(true);
+                o.write_state(w);
+            }
+        }
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into hot keys of this one's mode and settings.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let saved_mode = if r.bool("hot-key mode")? {
+            "online"
+        } else {
+            "static"
+        };
+        if saved_mode != self.mode() {
+            return Err(StateError::mismatch("`hot_keys.mode`", saved_mode, self.mode()));
+        }
+        Ok(match self {
+            HotKeys::Static { count } => {
+                let saved = r.u64("static hot keys")?;
+                if saved != *count {
+                    return Err(StateError::mismatch("`hot_keys.count`", saved, count));
+                }
+                HotKeys::Static { count: *count }
+            }
+            HotKeys::Online(o) => HotKeys::Online(o.read_state(r)?),
+        })
     }
 }
 
@@ -161,6 +205,64 @@ impl OnlineHotKeys {
     /// The hot keys by rank (`None` for a free rank).
     pub fn ranked(&self) -> Vec<Option<u64>> {
         self.slots.iter().map(|s| s.map(|s| s.key)).collect()
+    }
+
+    /// Saves the summary, the ranked keys with their ticks below `exit`, and the records since the last
+    /// tick (the rank map follows from the slots).
+    fn write_state(&self, w: &mut StateWriter) {
+        self.summary.write_state(w);
+        w.usize(self.slots.len());
+        for slot in &self.slots {
+            w.bool(slot.is_some());
+            if let Some(s) = slot {
+                w.u64(s.key);
+                w.u32(s.ticks_below);
+            }
+        }
+        w.u64(self.since_tick);
+    }
+
+    fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let summary = self.summary.read_state(r)?;
+        let n = r.len_exact("hot-key ranks (`hot_keys.count`)", self.slots.len(), 1)?;
+        let mut slots = Vec::with_capacity(n);
+        let mut ranks = KeyMap::with_capacity_and_hasher(n, Default::default());
+        for rank in 0..n {
+            if !r.bool("hot-key rank")? {
+                slots.push(None);
+                continue;
+            }
+            let key = r.u64("hot key")?;
+            let ticks_below = r.u32("hot key's ticks below `exit`")?;
+            if ticks_below > self.expiry_ticks {
+                return Err(StateError::corrupt(
+                    "hot key's ticks below `exit`",
+                    format!(
+                        "{ticks_below}, above `hot_keys.online.expiry_ticks` = {}",
+                        self.expiry_ticks
+                    ),
+                ));
+            }
+            if ranks.insert(key, rank as u32).is_some() {
+                return Err(StateError::corrupt(
+                    "hot key",
+                    format!("key {key} holds two ranks"),
+                ));
+            }
+            slots.push(Some(Slot { key, ticks_below }));
+        }
+        let since_tick = r.below("records since the last tick", self.tick_records)?;
+        Ok(Self {
+            summary,
+            slots,
+            ranks,
+            since_tick,
+            tick_records: self.tick_records,
+            enter: self.enter,
+            exit: self.exit,
+            expiry_ticks: self.expiry_ticks,
+            rank_hysteresis: self.rank_hysteresis,
+        })
     }
 
     fn tick(&mut self) {

@@ -6,7 +6,9 @@
 //! (the prototype switched to a count-min sketch above 10 000 distinct keys; exact counts cost about the
 //! same here and remove the sketch's over-estimates).
 
+use crate::error::StateError;
 use crate::fast_map::KeyMap;
+use crate::state::{StateReader, StateWriter};
 
 /// Interval-based hot-key detector.
 #[derive(Debug, Clone)]
@@ -79,6 +81,46 @@ impl IntervalHotKeys {
     /// Number of keys currently hot.
     pub fn hot_count(&self) -> usize {
         self.expiry.len()
+    }
+
+    /// Saves the interval, its counts and the hot keys with their expiry.
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        w.u64(self.interval_ms);
+        w.option_u64(self.interval_end);
+        w.f64(self.threshold);
+        w.u64(self.total);
+        w.map(&self.counts, |w, &c| w.u64(c));
+        w.map(&self.expiry, |w, &e| w.u64(e));
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into a detector with this one's settings.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let interval_ms = r.u64("hot-key interval")?;
+        if interval_ms != self.interval_ms {
+            return Err(StateError::mismatch(
+                "`slide_ms` (the hot-key interval)",
+                interval_ms,
+                self.interval_ms,
+            ));
+        }
+        let interval_end = r.option_u64("hot-key interval end")?;
+        let threshold = r.f64("hot-key threshold")?;
+        // Infinite before the first interval ends; otherwise the previous interval's fair share.
+        if threshold.is_nan() || threshold < 0.0 {
+            return Err(StateError::corrupt("hot-key threshold", format!("{threshold}")));
+        }
+        let total = r.u64("hot-key interval total")?;
+        let counts = r.map("hot-key interval counts", 2, |r| r.u64("a key's count"))?;
+        let expiry = r.map("hot keys", 2, |r| r.u64("a hot key's expiry"))?;
+        Ok(Self {
+            workers: self.workers,
+            interval_ms,
+            interval_end,
+            threshold,
+            total,
+            counts,
+            expiry,
+        })
     }
 }
 

@@ -18,6 +18,9 @@
 //!   from it.
 //! * [`limits`]: every size a request or a params file may carry (workers, routers, hot keys, mask
 //!   ranges, messages, sessions), checked before anything of that size is allocated.
+//! * [`state`]: a router's saved state (the envelope and the checked encoding behind
+//!   [`save_state`](partitioner::Partitioner::save_state) and
+//!   [`restore_state`](partitioner::Partitioner::restore_state)), what a Flink checkpoint keeps.
 //!
 //! Two crates sit on top of this one and nothing here knows them: `sas-agent-link` (the gRPC client to
 //! the agent: tokio and tonic) and `sas-router-jni` (the JNI adapter the Flink job loads).
@@ -39,8 +42,9 @@ pub mod params;
 pub mod partitioner;
 pub mod routing_table;
 pub mod space_saving;
+pub mod state;
 pub mod window;
 pub mod workload;
 
-pub use error::{ConfigError, DecodeError};
+pub use error::{ConfigError, DecodeError, StateError};
 pub use partitioner::{NAMES, Partitioner, RouterConfig, build};

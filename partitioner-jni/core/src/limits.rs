@@ -110,3 +110,9 @@ pub const MAX_SUBSCRIBERS_PER_ROUTER: usize = 2;
 /// Bytes a TRAIN session's replay buffer may grow to (its capacity × a transition: two observations of
 /// 2P and an action of A, as f32): a session of a shape whose replay would exceed it is refused.
 pub const MAX_REPLAY_BYTES: u64 = 4 << 30;
+
+/// Bytes of one router's saved state (`NativeRouter.snapshotState`, a Flink checkpoint's operator
+/// state): checked before the JNI layer copies a state out of or into the JVM. Every length inside a
+/// state is also bounded by the bytes left, so restoring allocates at most a small multiple of the
+/// state's size. A windowed router over a million distinct keys saves a few tens of MiB.
+pub const MAX_STATE_BYTES: usize = 1 << 30;

@@ -8,7 +8,9 @@
 //! (which sit at the leaves) and O(log capacity) otherwise. [`SpaceSaving::decay`] halves every counter,
 //! which turns the summary into an exponentially weighted sliding window.
 
+use crate::error::StateError;
 use crate::fast_map::KeyMap;
+use crate::state::{StateReader, StateWriter};
 use std::cmp::Reverse;
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +153,78 @@ impl SpaceSaving {
             c.error >>= 1;
         }
         self.total >>= 1;
+    }
+
+    /// Saves the capacity, the total, the counters and the heap's layout (which of two equal counters is
+    /// evicted first depends on it).
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        w.usize(self.capacity);
+        w.u64(self.total);
+        w.usize(self.counters.len());
+        for c in &self.counters {
+            w.u64(c.key);
+            w.u64(c.count);
+            w.u64(c.error);
+        }
+        self.heap.iter().for_each(|&i| w.u32(i));
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into a summary of this one's capacity,
+    /// checking that the counters are a valid summary (distinct keys, errors within counts, the heap a
+    /// permutation in min-heap order).
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let capacity = r.u64("summary capacity")?;
+        if capacity != self.capacity as u64 {
+            return Err(StateError::mismatch(
+                "the summary capacity (`choices.capacity` or `hot_keys.online.capacity`)",
+                capacity,
+                self.capacity,
+            ));
+        }
+        let total = r.u64("summary total")?;
+        // A counter is three integers, a heap slot one more.
+        let n = r.len("summary counters", self.capacity, 4)?;
+        let mut out = Self::new(self.capacity);
+        out.total = total;
+        for i in 0..n {
+            let c = Counter {
+                key: r.u64("counter key")?,
+                count: r.u64("counter count")?,
+                error: r.u64("counter error")?,
+                heap_pos: u32::MAX,
+            };
+            if c.error > c.count {
+                return Err(StateError::corrupt(
+                    "counter error",
+                    format!("{} above its count {}", c.error, c.count),
+                ));
+            }
+            if out.index.insert(c.key, i as u32).is_some() {
+                return Err(StateError::corrupt(
+                    "counter key",
+                    format!("key {} counted twice", c.key),
+                ));
+            }
+            out.counters.push(c);
+        }
+        for pos in 0..n {
+            let i = r.below("heap slot", n as u64)? as usize;
+            if out.counters[i].heap_pos != u32::MAX {
+                return Err(StateError::corrupt(
+                    "heap slot",
+                    format!("counter {i} placed twice"),
+                ));
+            }
+            out.counters[i].heap_pos = pos as u32;
+            out.heap.push(i as u32);
+        }
+        if let Some(pos) = (1..n).find(|&pos| out.count_at((pos - 1) / 2) > out.count_at(pos)) {
+            return Err(StateError::corrupt(
+                "heap slot",
+                format!("position {pos} is below its parent"),
+            ));
+        }
+        Ok(out)
     }
 
     fn count_at(&self, pos: usize) -> u64 {

@@ -4,7 +4,9 @@
 //! covers event times `[s·slide, (s+1)·slide)`. Structures advance lazily when a record of a later slide
 //! arrives, expiring every slide that left the window (the prototype's cAM never expired anything).
 
+use crate::error::StateError;
 use crate::fast_map::KeyMap;
+use crate::state::{StateReader, StateWriter};
 
 /// Size and slide of a sliding window, in milliseconds of event time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,24 @@ impl WindowSpec {
     #[inline]
     pub fn slide_of(&self, ts_ms: u64) -> u64 {
         ts_ms / self.slide_ms
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        w.u64(self.size_ms);
+        w.u64(self.slide_ms);
+    }
+
+    /// Reads a saved spec and checks that it is this one: slide numbers mean nothing under another slide.
+    fn check_state(&self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let saved = (r.u64("window size")?, r.u64("window slide")?);
+        if saved != (self.size_ms, self.slide_ms) {
+            return Err(StateError::mismatch(
+                "the window (size/slide ms)",
+                format!("{}/{}", saved.0, saved.1),
+                format!("{}/{}", self.size_ms, self.slide_ms),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +115,44 @@ impl WindowedLoads {
     /// The current slide number.
     pub fn current_slide(&self) -> u64 {
         self.current
+    }
+
+    /// Saves the spec, the current slide and the ring (the totals follow from it).
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        self.spec.write_state(w);
+        w.u64(self.current);
+        for slide in &self.ring {
+            w.u64s(slide);
+        }
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into loads of this one's shape.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        self.spec.check_state(r)?;
+        let current = r.u64("window loads: current slide")?;
+        let n = self.totals.len();
+        let mut totals = vec![0u64; n];
+        let mut ring = Vec::with_capacity(self.ring.len());
+        for _ in 0..self.ring.len() {
+            let slide = r.u64s("window loads per worker", n)?;
+            for (t, &c) in totals.iter_mut().zip(&slide) {
+                *t = t
+                    .checked_add(c)
+                    .ok_or_else(|| StateError::corrupt("window loads", "a worker's total overflows"))?;
+            }
+            ring.push(slide);
+        }
+        let sum = totals
+            .iter()
+            .try_fold(0u64, |s, &t| s.checked_add(t))
+            .ok_or_else(|| StateError::corrupt("window loads", "the total overflows"))?;
+        Ok(Self {
+            spec: self.spec,
+            ring,
+            totals,
+            sum,
+            current,
+        })
     }
 }
 
@@ -185,6 +243,70 @@ impl WindowedPresence {
     #[inline]
     pub fn cardinality(&self, worker: u32) -> u64 {
         self.latest_per_slide[worker as usize].iter().sum()
+    }
+
+    /// Saves the spec, the current slide, the purge threshold and every (key, worker, last slide), stale
+    /// ones included: whether an entry was purged decides where a holder sits in its key's list, which
+    /// Dalton's exploration draws from. The per-slide cardinalities follow from the entries.
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        self.spec.write_state(w);
+        w.u64(self.current);
+        w.usize(self.live_hint);
+        w.map(&self.seen, |w, holders| {
+            w.usize(holders.len());
+            for &(worker, slide) in holders {
+                w.u32(worker);
+                w.u64(slide);
+            }
+        });
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into presence of this one's shape.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        self.spec.check_state(r)?;
+        let current = r.u64("presence: current slide")?;
+        let live_hint = usize::try_from(r.u64("presence: purge threshold")?)
+            .map_err(|_| StateError::corrupt("presence: purge threshold", "does not fit usize"))?;
+        let n = self.latest_per_slide.len();
+        let mut seen_worker = vec![false; n];
+        let seen = r.map("presence keys", 2, |r| {
+            // A (worker, slide) pair takes at least two bytes.
+            let len = r.len("a key's holders", n, 2)?;
+            let mut holders = Vec::with_capacity(len);
+            for _ in 0..len {
+                let worker = r.below("holder worker", n as u64)? as u32;
+                let slide = r.u64("holder slide")?;
+                if slide > current {
+                    return Err(StateError::corrupt(
+                        "holder slide",
+                        format!("{slide} is after the current slide {current}"),
+                    ));
+                }
+                if std::mem::replace(&mut seen_worker[worker as usize], true) {
+                    return Err(StateError::corrupt(
+                        "holder worker",
+                        format!("worker {worker} listed twice"),
+                    ));
+                }
+                holders.push((worker, slide));
+            }
+            holders.iter().for_each(|&(w, _)| seen_worker[w as usize] = false);
+            Ok(holders)
+        })?;
+        let mut out = Self {
+            spec: self.spec,
+            seen,
+            latest_per_slide: vec![vec![0; self.spec.slides()]; n],
+            current,
+            live_hint,
+        };
+        let (oldest, len) = (out.oldest_live(), self.spec.slides() as u64);
+        for holders in out.seen.values() {
+            for &(w, s) in holders.iter().filter(|&&(_, s)| s >= oldest) {
+                out.latest_per_slide[w as usize][(s % len) as usize] += 1;
+            }
+        }
+        Ok(out)
     }
 
     /// Records that `worker` received `key` in the current slide.

@@ -7,7 +7,7 @@
 //!   about 6 ns for the bare call). A refused handle or a panic takes a cold path that throws the Java
 //!   exception through `with_env` and returns −1.
 //! * **Everything else** (params, create, batch routing, intervals, actions, per-window balance metrics,
-//!   status, close): wrapped in `with_env`; a bad config, override, action or handle becomes an
+//!   saved state, status, close): wrapped in `with_env`; a bad config, override, action or handle becomes an
 //!   `IllegalArgumentException` naming the key or the handle, a closed or busy handle an
 //!   `IllegalStateException`, any other failure or panic a `RuntimeException`. Nothing unwinds into the
 //!   JVM.
@@ -29,12 +29,15 @@ mod handles;
 
 use handles::{CallError, Kind, Registry};
 use jni::errors::{Error, Result, ThrowRuntimeExAndDefault};
-use jni::objects::{JClass, JDoubleArray, JIntArray, JLongArray, JObject, JObjectArray, JString, Reference};
+use jni::objects::{
+    JByteArray, JClass, JDoubleArray, JIntArray, JLongArray, JObject, JObjectArray, JString, Reference,
+};
 use jni::strings::JNIString;
 use jni::sys::{jint, jlong};
 use jni::{Env, EnvUnowned, jni_str};
 use sas_agent_link::{LinkError, LinkedRouter, StatusReader, WorkerInterval, WorkerReporter};
-use sas_router::error::DecodeError;
+use sas_router::error::{DecodeError, StateError};
+use sas_router::limits::MAX_STATE_BYTES;
 use sas_router::params::Params;
 use sas_router::partitioner::{Partitioner, build};
 use sas_router::workload::Workload;
@@ -86,6 +89,22 @@ impl RouterHandle {
         match self {
             RouterHandle::Plain(p) => p.splits_keys(),
             RouterHandle::Linked(l) => l.splits_keys(),
+        }
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            RouterHandle::Plain(p) => p.save_state(&mut out),
+            RouterHandle::Linked(l) => l.save_state(&mut out),
+        }
+        out
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> std::result::Result<(), StateError> {
+        match self {
+            RouterHandle::Plain(p) => p.restore_state(bytes),
+            RouterHandle::Linked(l) => l.restore_state(bytes),
         }
     }
 }
@@ -452,6 +471,64 @@ pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_splitsKeys<'l>(
             ROUTERS
                 .with_exclusive(handle, |router, _| router.splits_keys())
                 .map_err(|e| call_exception(env, "splitsKeys", e))
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// `static native byte[] snapshotState(long handle)`: the router's state (what it has learned and the
+/// routing table in force, see [`sas_router::state`]) for a Flink checkpoint. `IllegalStateException`
+/// for a state above [`MAX_STATE_BYTES`], which no restore would take.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_snapshotState<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> JByteArray<'l> {
+    unowned
+        .with_env(|env| -> Result<JByteArray<'l>> {
+            let bytes = ROUTERS
+                .with_exclusive(handle, |router, _| router.save_state())
+                .map_err(|e| call_exception(env, "snapshotState", e))?;
+            if bytes.len() > MAX_STATE_BYTES {
+                let message = format!(
+                    "snapshotState: the router's state is {} bytes, above the limit of {MAX_STATE_BYTES}",
+                    bytes.len()
+                );
+                return Err(illegal_state(env, message));
+            }
+            env.byte_array_from_slice(&bytes)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// `static native void restoreState(long handle, byte[] state)`: replaces the router's state with one
+/// `snapshotState` returned, from a router of the same strategy, worker count and settings (with an
+/// agent link on both or on neither). `IllegalArgumentException` saying what does not fit (the
+/// strategy, the worker count, a setting the state depends on) or what is wrong with the bytes
+/// (truncated, damaged, not a router state); the router is unchanged then.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_sas_nativeloader_NativeRouter_restoreState<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    state: JByteArray<'l>,
+) {
+    unowned
+        .with_env(|env| -> Result<()> {
+            if state.is_null() {
+                return Err(illegal_argument(env, "restoreState: state is null"));
+            }
+            let len = state.len(env)?;
+            if len > MAX_STATE_BYTES {
+                let message =
+                    format!("restoreState: a state of {len} bytes is above the limit of {MAX_STATE_BYTES}");
+                return Err(illegal_argument(env, message));
+            }
+            let bytes = env.convert_byte_array(&state)?;
+            ROUTERS
+                .with_exclusive(handle, |router, _| router.restore_state(&bytes))
+                .map_err(|e| call_exception(env, "restoreState", e))?
+                .map_err(|e| illegal_argument(env, format!("restoreState: {e}")))
         })
         .resolve::<ThrowRuntimeExAndDefault>()
 }

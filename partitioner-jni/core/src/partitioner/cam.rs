@@ -2,6 +2,8 @@
 //! with fewer records (cAM, Katsipoulakis et al., "A Holistic View of Stream Partitioning Costs", VLDB'17).
 
 use super::{Partitioner, RouterConfig, two_choices};
+use crate::error::StateError;
+use crate::state::{StateReader, StateWriter};
 use crate::window::{WindowedLoads, WindowedPresence};
 
 /// Partitioner implementing cAM over the aggregation window: if the first candidate holds the key within
@@ -52,5 +54,19 @@ impl Partitioner for Cam {
         self.loads.add(w as usize);
         self.presence.add(key, w);
         w
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.loads.write_state(w);
+        self.presence.write_state(w);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let loads = self.loads.read_state(r)?;
+        let presence = self.presence.read_state(r)?;
+        r.end()?;
+        self.loads = loads;
+        self.presence = presence;
+        Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! Katsipoulakis et al., "A Holistic View of Stream Partitioning Costs", VLDB'17).
 
 use super::{Partitioner, RouterConfig, two_choices};
+use crate::error::StateError;
+use crate::state::{StateReader, StateWriter};
 use crate::window::WindowedPresence;
 
 /// Partitioner implementing CM: the candidate with the smaller windowed cardinality (number of distinct
@@ -42,5 +44,16 @@ impl Partitioner for Cm {
         };
         self.presence.add(key, w);
         w
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.presence.write_state(w);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let presence = self.presence.read_state(r)?;
+        r.end()?;
+        self.presence = presence;
+        Ok(())
     }
 }

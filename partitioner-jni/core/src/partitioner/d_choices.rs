@@ -2,8 +2,9 @@
 //! (D-Choices, Nasir et al., "When Two Choices Are not Enough", ICDE 2016).
 
 use super::{Partitioner, RouterConfig, w_choices::Head};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::hashing::{reduce, seeded_hash64};
+use crate::state::{StateReader, StateWriter};
 
 /// Partitioner implementing D-Choices. `d` is re-derived every `recompute_every` records from the head's
 /// guaranteed shares with [`choose_d`]; when `d ≥ P` head keys may use every worker (W-Choices). Tail keys
@@ -122,6 +123,32 @@ impl Partitioner for DChoices {
         };
         self.sent[w as usize] += 1;
         w
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.head.summary.write_state(w);
+        w.u64s(&self.sent);
+        w.u64(self.since_recompute);
+        w.u32(self.d);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let summary = self.head.summary.read_state(r)?;
+        let sent = r.u64s("records sent per worker", self.sent.len())?;
+        let since_recompute = r.below("records since d was recomputed", self.recompute_every)?;
+        let d = r.u32("d")?;
+        if d == 0 || d > self.n {
+            return Err(StateError::corrupt(
+                "d",
+                format!("{d} choices of {} workers", self.n),
+            ));
+        }
+        r.end()?;
+        self.head.summary = summary;
+        self.sent = sent;
+        self.since_recompute = since_recompute;
+        self.d = d;
+        Ok(())
     }
 }
 

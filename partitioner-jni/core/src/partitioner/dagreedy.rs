@@ -2,7 +2,9 @@
 //! `key mod P` (DAGreedy, Pacaci and Özsu, BeyondMR'18).
 
 use super::{Partitioner, RouterConfig};
+use crate::error::StateError;
 use crate::interval_hot::IntervalHotKeys;
+use crate::state::{StateReader, StateWriter};
 use crate::window::{WindowedLoads, WindowedPresence};
 
 /// Partitioner implementing DAGreedy: a hot key goes to
@@ -72,5 +74,22 @@ impl Partitioner for DaGreedy {
         };
         self.loads.add(w as usize);
         w
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.hot.write_state(w);
+        self.loads.write_state(w);
+        self.presence.write_state(w);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let hot = self.hot.read_state(r)?;
+        let loads = self.loads.read_state(r)?;
+        let presence = self.presence.read_state(r)?;
+        r.end()?;
+        self.hot = hot;
+        self.loads = loads;
+        self.presence = presence;
+        Ok(())
     }
 }

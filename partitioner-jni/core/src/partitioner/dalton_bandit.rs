@@ -7,9 +7,10 @@
 //! grows by one (up to its cap) when at least 70 % of the hot keys have reached it.
 
 use super::{RouterConfig, rng};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::fast_map::KeyMap;
 use crate::interval_hot::IntervalHotKeys;
+use crate::state::{StateReader, StateWriter};
 use crate::window::{WindowedLoads, WindowedPresence};
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -118,6 +119,53 @@ impl DaltonBandit {
         let q = &mut row_mut(&mut self.q, key)[w];
         *q = (1.0 - self.learning_rate) * *q + self.learning_rate * reward;
         w as u32
+    }
+
+    /// Saves the split limit, the hot keys, the Q rows, the window's loads and holdings, and the random
+    /// stream.
+    pub(crate) fn write_state(&self, w: &mut StateWriter) {
+        w.usize(self.max_split);
+        self.hot.write_state(w);
+        w.map(&self.q, |w, row| row.iter().for_each(|&q| w.f64(q)));
+        self.loads.write_state(w);
+        self.presence.write_state(w);
+        w.rng(&self.rng);
+    }
+
+    /// Reads what [`write_state`](Self::write_state) wrote into a bandit with this one's settings.
+    pub(crate) fn read_state(&self, r: &mut StateReader<'_>) -> Result<Self, StateError> {
+        let n = self.n as usize;
+        let max_split = r.u64("max split")?;
+        if max_split == 0 || max_split > self.max_split_cap as u64 {
+            return Err(StateError::corrupt(
+                "max split",
+                format!(
+                    "{max_split}, outside 1..=`dalton.max_split_cap` = {}",
+                    self.max_split_cap
+                ),
+            ));
+        }
+        let hot = self.hot.read_state(r)?;
+        // A row is P values of 8 bytes; rows as long as the record path makes them.
+        let q = r.map("Q rows", 1 + 8 * n, |r| {
+            (0..n)
+                .map(|_| r.finite_f64("a Q value"))
+                .collect::<Result<Vec<f64>, _>>()
+        })?;
+        let loads = self.loads.read_state(r)?;
+        let presence = self.presence.read_state(r)?;
+        let rng = r.rng("random stream")?;
+        Ok(Self {
+            max_split: max_split as usize,
+            hot,
+            q,
+            spare_rows: Vec::new(),
+            loads,
+            presence,
+            holders: Vec::with_capacity(n),
+            rng,
+            ..*self
+        })
     }
 
     /// Drops the Q rows of keys that are no longer hot and grows `max_split` when most hot keys hit it.

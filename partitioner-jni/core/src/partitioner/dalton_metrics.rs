@@ -3,7 +3,8 @@
 
 use super::dalton_bandit::DaltonBandit;
 use super::{Partitioner, RouterConfig};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
+use crate::state::{StateReader, StateWriter};
 
 /// Partitioner implementing Dalton with load feedback. Each reported interval gives every worker a cost
 /// per record (its load over the interval divided by the records this router sent it, normalised to mean
@@ -72,5 +73,34 @@ impl Partitioner for DaltonMetrics {
             });
         }
         self.sent.fill(0);
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.bandit.write_state(w);
+        w.u64s(&self.sent);
+        w.bool(self.cost.is_some());
+        if let Some(cost) = &self.cost {
+            w.f64s(cost);
+        }
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let n = self.sent.len();
+        let bandit = self.bandit.read_state(r)?;
+        let sent = r.u64s("records sent per worker this interval", n)?;
+        let cost = if r.bool("cost per record")? {
+            let cost = r.finite_f64s("cost per record", n)?;
+            if let Some(c) = cost.iter().find(|&&c| c < 0.0) {
+                return Err(StateError::corrupt("cost per record", format!("{c} is negative")));
+            }
+            Some(cost)
+        } else {
+            None
+        };
+        r.end()?;
+        self.bandit = bandit;
+        self.sent = sent;
+        self.cost = cost;
+        Ok(())
     }
 }

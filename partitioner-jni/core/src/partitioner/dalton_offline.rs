@@ -3,9 +3,10 @@
 
 use super::{Partitioner, RouterConfig, rng};
 use crate::deficit::KeyWorkerStats;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::hashing::IntHashPartition;
 use crate::mask::Mask;
+use crate::state::{StateReader, StateWriter};
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -136,5 +137,32 @@ impl Partitioner for DaltonOffline {
 
     fn hot_rank(&self, key: u64) -> Option<usize> {
         (key < self.hot_keys).then_some(key as usize)
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        w.usize(self.q.len());
+        self.q.iter().for_each(|row| w.f64s(row));
+        self.worker_stats.write_state(w);
+        w.u64s(&self.pair_counts);
+        w.f64s(&self.last_action);
+        w.rng(&self.rng);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let keys = r.len_exact("Q rows (the mask's true hot keys)", self.q.len(), 1)?;
+        let q = (0..keys)
+            .map(|k| r.finite_f64s("a Q row (its mask range)", self.q[k].len()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let worker_stats = self.worker_stats.read_state(r)?;
+        let pair_counts = r.u64s("records per mask pair", self.pair_counts.len())?;
+        let last_action = r.finite_f64s("behaviour action", self.last_action.len())?;
+        let rng = r.rng("random stream")?;
+        r.end()?;
+        self.q = q;
+        self.worker_stats = worker_stats;
+        self.pair_counts = pair_counts;
+        self.last_action = last_action;
+        self.rng = rng;
+        Ok(())
     }
 }

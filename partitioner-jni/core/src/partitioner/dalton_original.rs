@@ -3,7 +3,8 @@
 
 use super::dalton_bandit::DaltonBandit;
 use super::{Partitioner, RouterConfig};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
+use crate::state::{StateReader, StateWriter};
 
 /// Partitioner implementing Dalton as published: hot keys by interval, ε-greedy Q-learning per hot key,
 /// load = the worker's record count in the aggregation window; cold keys to `key mod P`.
@@ -42,5 +43,16 @@ impl Partitioner for DaltonOriginal {
 
     fn route(&mut self, key: u64, ts_ms: u64) -> u32 {
         self.bandit.route(key, ts_ms, None)
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.bandit.write_state(w);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let bandit = self.bandit.read_state(r)?;
+        r.end()?;
+        self.bandit = bandit;
+        Ok(())
     }
 }

@@ -2,8 +2,9 @@
 //! Zhou, Mao, CCF THPC 2024).
 
 use super::{Partitioner, RouterConfig};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::fast_map::KeyMap;
+use crate::state::{StateReader, StateWriter};
 use crate::window::{WindowSpec, WindowedLoads};
 
 /// Partitioner implementing FlexD. A key is hot while its share of the records of the current refresh
@@ -121,5 +122,54 @@ impl Partitioner for FlexD {
         self.total += 1;
         self.loads.add(w as usize);
         w
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        w.option_u64(self.next_refresh);
+        w.u64(self.total);
+        w.map(&self.counts, |w, &c| w.u64(c));
+        w.map(&self.mapped, |w, (reference, ws)| {
+            w.f64(*reference);
+            w.u32s(ws);
+        });
+        self.loads.write_state(w);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let n = self.n as usize;
+        let next_refresh = r.option_u64("next refresh")?;
+        let total = r.u64("records this period")?;
+        let counts = r.map("key counts", 2, |r| r.u64("a key's count"))?;
+        let mut used = vec![false; n];
+        // A hot key's entry: its reference share (8 bytes), a length and a worker.
+        let mapped = r.map("hot keys", 10, |r| {
+            let reference = r.finite_f64("a hot key's reference share")?;
+            let len = r.len("a hot key's workers", n, 1)?;
+            // Capacity P, as the record path builds them: a key gaining a worker never reallocates.
+            let mut ws = Vec::with_capacity(n);
+            for _ in 0..len {
+                let w = r.below("a hot key's worker", n as u64)? as u32;
+                if std::mem::replace(&mut used[w as usize], true) {
+                    return Err(StateError::corrupt(
+                        "a hot key's worker",
+                        format!("worker {w} listed twice"),
+                    ));
+                }
+                ws.push(w);
+            }
+            ws.iter().for_each(|&w| used[w as usize] = false);
+            if ws.is_empty() {
+                return Err(StateError::corrupt("a hot key's workers", "none"));
+            }
+            Ok((reference, ws))
+        })?;
+        let loads = self.loads.read_state(r)?;
+        r.end()?;
+        self.next_refresh = next_refresh;
+        self.total = total;
+        self.counts = counts;
+        self.mapped = mapped;
+        self.loads = loads;
+        Ok(())
     }
 }

@@ -2,12 +2,13 @@
 //!
 //! Every strategy is built by name from one [`RouterConfig`] with [`build`]; the names are [`NAMES`].
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::hot_keys::{HotKeys, OnlineHotKeyConfig, OnlineHotKeys};
 use crate::limits::{
     MAX_HOT_KEYS, MAX_STATS_INTERVALS, MAX_SUMMARY_CAPACITY, MAX_TABLE_CELLS, MAX_WINDOW_SLIDES, MAX_WORKERS,
 };
 use crate::mask::Mask;
+use crate::state::{StateReader, StateWriter};
 use crate::window::WindowSpec;
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +48,9 @@ pub use w_choices::WChoices;
 /// Contract, tested once for every strategy (`tests/contract.rs`):
 /// * each record goes to exactly one worker `< workers()`;
 /// * the same configuration (seed included) and the same input give the same output;
-/// * `route` neither allocates on the steady-state path nor fails.
+/// * `route` neither allocates on the steady-state path nor fails;
+/// * a router restored from another's [`save_state`](Self::save_state) routes every later record as that
+///   one would (`tests/state_restore.rs`).
 ///
 /// # Examples
 /// ```
@@ -89,6 +92,48 @@ pub trait Partitioner: Send + std::fmt::Debug {
     /// hot-key statistics). `None` for strategies without ranked hot keys.
     fn hot_rank(&self, _key: u64) -> Option<usize> {
         None
+    }
+
+    /// Appends this router's state to `out`: everything its later decisions depend on (loads, hot keys
+    /// and their statistics, bandit estimates, the routing table in force, the random stream), in the
+    /// envelope of [`crate::state`] that names the strategy and the worker count. Not on the record path:
+    /// it allocates. Strategies implement [`write_state`](Self::write_state), not this.
+    fn save_state(&self, out: &mut Vec<u8>) {
+        let mut body = StateWriter::new();
+        self.write_state(&mut body);
+        crate::state::seal(self.name(), self.workers(), body.as_bytes(), out);
+    }
+
+    /// Replaces this router's state with one [`save_state`](Self::save_state) wrote, by a router of the
+    /// same strategy and configuration; from then on it routes as that router would have. On error the
+    /// router is unchanged. Strategies implement [`read_state`](Self::read_state), not this.
+    ///
+    /// # Errors
+    /// A [`StateError`]: bytes that are not one whole, undamaged state; a state of another strategy or
+    /// worker count (naming both); a setting the state depends on that differs (naming it).
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let (envelope, rest) = crate::state::open(bytes)?;
+        if !rest.is_empty() {
+            return Err(StateError::Trailing {
+                what: "the router state",
+                extra: rest.len(),
+            });
+        }
+        envelope.check(self.name(), self.workers())?;
+        self.read_state(&mut StateReader::new(envelope.body))
+    }
+
+    /// Writes the strategy's own fields (a state body, see [`crate::state`]). Stateless strategies keep
+    /// the default, an empty body.
+    fn write_state(&self, _body: &mut StateWriter) {}
+
+    /// Reads what [`write_state`](Self::write_state) wrote, checking every value, and only then, after
+    /// [`StateReader::end`], changes `self`: an error leaves the router as it was.
+    ///
+    /// # Errors
+    /// A [`StateError`] naming the field.
+    fn read_state(&mut self, body: &mut StateReader<'_>) -> Result<(), StateError> {
+        body.end()
     }
 }
 

@@ -2,6 +2,8 @@
 //! Nasir et al., ICDE 2015).
 
 use super::{Partitioner, RouterConfig, two_choices};
+use crate::error::StateError;
+use crate::state::{StateReader, StateWriter};
 
 /// Partitioner implementing PKG with local load estimation: this router's own cumulative count of
 /// records sent to each worker decides between the key's two candidates (ties go to the first).
@@ -47,5 +49,16 @@ impl Partitioner for Pkg {
     #[inline]
     fn route(&mut self, key: u64, _ts_ms: u64) -> u32 {
         Self::choose(&mut self.sent, key, self.n)
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        w.u64s(&self.sent);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let sent = r.u64s("records sent per worker", self.sent.len())?;
+        r.end()?;
+        self.sent = sent;
+        Ok(())
     }
 }

@@ -3,11 +3,13 @@
 
 use super::{HotRouting, Partitioner, RouterConfig};
 use crate::deficit::{DeficitRule, SmoothSchedule, schedule_length};
-use crate::error::{ConfigError, DecodeError};
+use crate::error::{ConfigError, DecodeError, StateError};
 use crate::hashing::IntHashPartition;
 use crate::hot_keys::HotKeys;
+use crate::limits::MAX_ACTION_DIM;
 use crate::mask::Mask;
 use crate::routing_table::RoutingTable;
+use crate::state::{StateReader, StateWriter};
 
 /// Partitioner implementing the SaS router. A hot key of rank `r` follows row `r` of the routing table
 /// (target shares over its mask range, see [`RoutingTable`]); a cold key, or a hot key whose row is all
@@ -22,6 +24,8 @@ pub struct SasPartitioner {
     cold: IntHashPartition,
     hot_count: usize,
     table: RoutingTable,
+    /// The action `table` was decoded from (`None`: the initial table), kept for saved state.
+    action: Option<Vec<f64>>,
     routing: HotRouting,
     schedules: Vec<Option<SmoothSchedule>>,
     deficit: DeficitRule,
@@ -35,24 +39,23 @@ impl SasPartitioner {
         let mask = config.hot_keys.mask(config.workers)?;
         let hot_count = config.hot_keys.count.max(mask.true_hot_keys());
         let table = RoutingTable::initial(&mask, hot_count);
-        let mut router = Self {
+        Ok(Self {
             n: config.workers,
             hot: config.hot_keys.detector(config.workers)?,
             cold: IntHashPartition::new(config.workers),
             hot_count,
             routing: config.saspartitioner.hot_routing,
-            schedules: Vec::new(),
             deficit: DeficitRule::new(
                 hot_count,
                 config.workers as usize,
                 config.saspartitioner.stats_intervals,
             ),
             interval_counts: vec![0; config.workers as usize],
+            schedules: schedules(&table),
             table,
+            action: None,
             mask,
-        };
-        router.rebuild_schedules();
-        Ok(router)
+        })
     }
 
     /// The mask, which fixes the action layout.
@@ -70,16 +73,25 @@ impl SasPartitioner {
         &self.interval_counts
     }
 
-    fn rebuild_schedules(&mut self) {
-        self.schedules = (0..self.table.len())
-            .map(|rank| {
-                self.table.row(rank).map(|row| {
-                    let width = row.iter().filter(|&&p| p > 0.0).count();
-                    SmoothSchedule::new(row, schedule_length(width))
-                })
-            })
-            .collect();
+    /// The table an action decodes to (`None`: the initial one).
+    fn table_of(&self, action: Option<&[f64]>) -> Result<RoutingTable, DecodeError> {
+        match action {
+            Some(action) => RoutingTable::decode(&self.mask, action, self.hot_count),
+            None => Ok(RoutingTable::initial(&self.mask, self.hot_count)),
+        }
     }
+}
+
+/// One unrolled schedule per hot-key row of `table` (`None` for a row routed as cold).
+fn schedules(table: &RoutingTable) -> Vec<Option<SmoothSchedule>> {
+    (0..table.len())
+        .map(|rank| {
+            table.row(rank).map(|row| {
+                let width = row.iter().filter(|&&p| p > 0.0).count();
+                SmoothSchedule::new(row, schedule_length(width))
+            })
+        })
+        .collect()
 }
 
 impl Partitioner for SasPartitioner {
@@ -116,12 +128,75 @@ impl Partitioner for SasPartitioner {
     }
 
     fn apply_action(&mut self, action: &[f64]) -> Result<(), DecodeError> {
-        self.table = RoutingTable::decode(&self.mask, action, self.hot_count)?;
-        self.rebuild_schedules();
+        self.table = self.table_of(Some(action))?;
+        self.schedules = schedules(&self.table);
+        self.action = Some(action.to_vec());
         Ok(())
     }
 
     fn hot_rank(&self, key: u64) -> Option<usize> {
         self.hot.rank(key)
+    }
+
+    /// The routing table in force is saved as the action it was decoded from, and decoded again on
+    /// restore (with the same checks as a policy's action).
+    fn write_state(&self, w: &mut StateWriter) {
+        w.bool(self.action.is_some());
+        if let Some(action) = &self.action {
+            w.f64s(action);
+        }
+        w.usize(self.schedules.len());
+        for schedule in &self.schedules {
+            w.option_u64(schedule.as_ref().map(|s| s.cursor() as u64));
+        }
+        self.deficit.write_state(w);
+        self.hot.write_state(w);
+        w.u64s(&self.interval_counts);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let action = if r.bool("routing-table action")? {
+            let len = r.len("routing-table action", MAX_ACTION_DIM, 8)?;
+            Some(
+                (0..len)
+                    .map(|_| r.f64("routing-table action"))
+                    .collect::<Result<Vec<f64>, _>>()?,
+            )
+        } else {
+            None
+        };
+        let table = self.table_of(action.as_deref()).map_err(|e| match e {
+            DecodeError::WrongDimension { expected, got } => {
+                StateError::mismatch("the action dimension (the mask of `hot_keys`)", got, expected)
+            }
+            DecodeError::BadValue { .. } => StateError::corrupt("routing-table action", e.to_string()),
+        })?;
+        let mut schedules = schedules(&table);
+        r.len_exact("the routing table's rows (`hot_keys.count`)", schedules.len(), 1)?;
+        for (rank, schedule) in schedules.iter_mut().enumerate() {
+            match (r.option_u64("schedule cursor")?, schedule) {
+                (Some(cursor), Some(schedule)) => schedule.set_cursor(cursor)?,
+                (None, None) => {}
+                _ => {
+                    return Err(StateError::corrupt(
+                        "schedule cursor",
+                        format!(
+                            "row {rank} is cold in the table but not in the state, or the other way round"
+                        ),
+                    ));
+                }
+            }
+        }
+        let deficit = self.deficit.read_state(r)?;
+        let hot = self.hot.read_state(r)?;
+        let interval_counts = r.u64s("records per worker this interval", self.interval_counts.len())?;
+        r.end()?;
+        self.action = action;
+        self.table = table;
+        self.schedules = schedules;
+        self.deficit = deficit;
+        self.hot = hot;
+        self.interval_counts = interval_counts;
+        Ok(())
     }
 }

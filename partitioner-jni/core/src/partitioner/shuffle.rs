@@ -1,6 +1,8 @@
 //! Partitioner that sends each record to a uniformly random worker, ignoring the key (Flink's `shuffle`).
 
 use super::{Partitioner, RouterConfig, rng};
+use crate::error::StateError;
+use crate::state::{StateReader, StateWriter};
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -34,5 +36,16 @@ impl Partitioner for Shuffle {
     #[inline]
     fn route(&mut self, _key: u64, _ts_ms: u64) -> u32 {
         self.rng.random_range(0..self.n)
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        w.rng(&self.rng);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let rng = r.rng("random stream")?;
+        r.end()?;
+        self.rng = rng;
+        Ok(())
     }
 }

@@ -2,8 +2,9 @@
 //! Nasir et al., "When Two Choices Are not Enough", ICDE 2016).
 
 use super::{Partitioner, RouterConfig, argmin, pkg::Pkg};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, StateError};
 use crate::space_saving::{Estimate, SpaceSaving};
+use crate::state::{StateReader, StateWriter};
 
 /// Head detection shared by D-Choices and W-Choices: a key is in the head when its guaranteed SpaceSaving
 /// count (count − error) exceeds θ of the records this router has seen. The estimate itself is an upper
@@ -84,5 +85,19 @@ impl Partitioner for WChoices {
         } else {
             Pkg::choose(&mut self.sent, key, self.n)
         }
+    }
+
+    fn write_state(&self, w: &mut StateWriter) {
+        self.head.summary.write_state(w);
+        w.u64s(&self.sent);
+    }
+
+    fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let summary = self.head.summary.read_state(r)?;
+        let sent = r.u64s("records sent per worker", self.sent.len())?;
+        r.end()?;
+        self.head.summary = summary;
+        self.sent = sent;
+        Ok(())
     }
 }

@@ -1,14 +1,17 @@
 package org.sas.job;
 
 import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.util.CloseableIterator;
 
 import org.sas.nativeloader.NativeRouter;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -16,7 +19,14 @@ import java.util.Map;
  * Entry point: runs the two-phase pipeline of a params file and prints a summary (records in, results
  * out, records per worker, imbalance λ of those counts).
  *
- * <p>Usage: {@code KeyedAggregationJob PARAMS.yaml [--partitioner NAME]}.
+ * <p>With {@code --verify} (task {@code wordcount}) the results come back to this program instead of a
+ * discarding sink (exactly once, checkpoints and restarts included) and are compared with
+ * {@link WordCountReference}: the summary then says whether they are exact, and the program exits with 1
+ * when they are not. The accumulators count the last execution attempt only, so after a failover
+ * "records in" counts the records routed since the restore, and "router states restored" the routers that
+ * resumed from a checkpoint.
+ *
+ * <p>Usage: {@code KeyedAggregationJob PARAMS.yaml [--partitioner NAME] [--verify]}.
  */
 public final class KeyedAggregationJob {
 
@@ -24,13 +34,16 @@ public final class KeyedAggregationJob {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1 || args[0].startsWith("-")) {
-            System.err.println("usage: KeyedAggregationJob PARAMS.yaml [--partitioner NAME]");
+            System.err.println("usage: KeyedAggregationJob PARAMS.yaml [--partitioner NAME] [--verify]");
             System.exit(2);
         }
         List<String> overrides = new ArrayList<>();
+        boolean verify = false;
         for (int i = 1; i < args.length; i++) {
             if (args[i].equals("--partitioner") && i + 1 < args.length) {
                 overrides.add("partitioner=" + args[++i]);
+            } else if (args[i].equals("--verify")) {
+                verify = true;
             } else {
                 System.err.println("unknown argument: " + args[i]);
                 System.exit(2);
@@ -41,15 +54,27 @@ public final class KeyedAggregationJob {
         if (params.checkpointIntervalMs > 0) {
             env.enableCheckpointing(params.checkpointIntervalMs);
         }
+        if (verify) {
+            if (!params.task.equals("wordcount")) {
+                System.err.println("--verify checks task wordcount only, not " + params.task);
+                System.exit(2);
+            }
+            boolean exact = runAndVerify(env, params);
+            System.exit(exact ? 0 : 1);
+        }
         run(env, params, Task.forName(params.task));
     }
 
-    private static <A> void run(StreamExecutionEnvironment env, JobParams params, Task<A> task) throws Exception {
-        DataStream<Partial<A>> results = TwoPhasePipeline.build(env, params, task);
-        results.map(new ResultCounter<A>())
+    private static <A> DataStream<Partial<A>> counted(StreamExecutionEnvironment env, JobParams params, Task<A> task) {
+        return TwoPhasePipeline.build(env, params, task)
+                .map(new ResultCounter<A>())
                 .returns(task.partialType())
                 .name("count-results")
-                .setParallelism(params.workers)
+                .setParallelism(params.workers);
+    }
+
+    private static <A> void run(StreamExecutionEnvironment env, JobParams params, Task<A> task) throws Exception {
+        counted(env, params, task)
                 .sinkTo(new DiscardingSink<>())
                 .name("sink")
                 .setParallelism(params.workers);
@@ -57,6 +82,28 @@ public final class KeyedAggregationJob {
         JobExecutionResult result = env.execute(params.task + " / " + params.partitioner);
         double seconds = (System.nanoTime() - start) / 1e9;
         System.out.print(summary(params, result, seconds));
+    }
+
+    /** Runs with the results collected here, prints the summary and whether they are exact. */
+    private static boolean runAndVerify(StreamExecutionEnvironment env, JobParams params) throws Exception {
+        CloseableIterator<Partial<HashMap<String, Long>>> it =
+                counted(env, params, new Task.WordHistogram()).collectAsync();
+        long start = System.nanoTime();
+        JobClient job = env.executeAsync(params.task + " / " + params.partitioner);
+        List<Partial<HashMap<String, Long>>> results = new ArrayList<>();
+        try (it) {
+            it.forEachRemaining(results::add);
+        }
+        JobExecutionResult result = job.getJobExecutionResult().get();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        String difference = WordCountReference.difference(params, results);
+        Integer restored = result.getAccumulatorResult(RouterFunction.STATES_RESTORED);
+        System.out.print(summary(params, result, seconds));
+        System.out.printf("router states restored  %d of %d%n", restored == null ? 0 : restored, params.routers);
+        System.out.printf("results exact  %s%n", difference == null
+                ? "yes (" + results.size() + " (key, window) results, as the in-memory aggregation)"
+                : "NO: " + difference);
+        return difference == null;
     }
 
     /** The summary printed after a run. */

@@ -1,41 +1,110 @@
 package org.sas.job;
 
 import org.apache.flink.api.common.accumulators.Histogram;
+import org.apache.flink.api.common.accumulators.IntCounter;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 import org.sas.nativeloader.NativeRouter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Routes each record to a worker with the Rust router named in the params (one router per subtask),
  * and counts records per worker in the {@value #WORKER_COUNTS} accumulator.
+ *
+ * <p>The router's state (what it has learned and the routing table in force) is operator state: each
+ * checkpoint stores one entry per subtask, and after a restore the router resumes from it. With the
+ * same parallelism every subtask gets its own entry back. After a rescale Flink deals the entries out
+ * round-robin; a subtask that gets exactly one restores it (the routers of a job share their settings,
+ * so any router's state fits any subtask), one that gets none or several starts cold. A state that does
+ * not fit the router (another partitioner, worker count or setting it depends on) also means a cold
+ * start. Each case is logged; subtasks that restored are counted in {@value #STATES_RESTORED}.
  */
-public class RouterFunction extends ProcessFunction<Event, Event> {
+public class RouterFunction extends ProcessFunction<Event, Event> implements CheckpointedFunction {
 
     private static final long serialVersionUID = 1L;
+
+    private static final Logger LOG = LoggerFactory.getLogger(RouterFunction.class);
 
     /** Accumulator: records routed to each worker. */
     public static final String WORKER_COUNTS = "records-per-worker";
 
+    /** Accumulator: router subtasks that resumed from a checkpointed state. */
+    public static final String STATES_RESTORED = "router-states-restored";
+
     private final JobParams params;
     private transient long router;
     private transient Histogram perWorker;
+    private transient ListState<byte[]> routerState;
+    /** The state handed back by {@link #initializeState}, applied in {@link #open}, where the router is made. */
+    private transient byte[] restored;
 
     public RouterFunction(JobParams params) {
         this.params = params;
     }
 
     @Override
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+        routerState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>("router-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        if (!context.isRestored()) {
+            return;
+        }
+        List<byte[]> entries = new ArrayList<>();
+        routerState.get().forEach(entries::add);
+        if (entries.size() == 1) {
+            restored = entries.get(0);
+        } else {
+            LOG.warn("router {} of {}: {} saved router states for this subtask (restoring needs exactly one: "
+                    + "the parallelism changed, or the checkpoint has no router state); starting cold",
+                    subtask(), params.partitioner, entries.size());
+        }
+    }
+
+    @Override
     public void open(OpenContext openContext) {
         NativeRouter.ensureLoaded();
-        router = NativeRouter.createRouter(
-                params.yaml, "", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
+        router = NativeRouter.createRouter(params.yaml, "", subtask());
         perWorker = new Histogram();
-        registerAgentGauges();
+        IntCounter statesRestored = new IntCounter();
         getRuntimeContext().addAccumulator(WORKER_COUNTS, perWorker);
+        getRuntimeContext().addAccumulator(STATES_RESTORED, statesRestored);
+        if (restored != null) {
+            try {
+                NativeRouter.restoreState(router, restored);
+                statesRestored.add(1);
+                LOG.info("router {} of {}: resumed from its checkpointed state ({} bytes)",
+                        subtask(), params.partitioner, restored.length);
+            } catch (IllegalArgumentException e) {
+                // The router is unchanged by a refused state: it starts cold, and results stay exact.
+                LOG.warn("router {} of {}: checkpointed state refused, starting cold: {}",
+                        subtask(), params.partitioner, e.getMessage());
+            }
+            restored = null;
+        }
+        registerAgentGauges();
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) throws Exception {
+        routerState.update(List.of(NativeRouter.snapshotState(router)));
+    }
+
+    private int subtask() {
+        return getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
     }
 
     /** The agent link's counters as gauges under {@code sasAgent.*} (nothing without an agent). */

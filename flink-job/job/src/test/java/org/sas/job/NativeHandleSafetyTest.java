@@ -94,6 +94,8 @@ class NativeHandleSafetyTest {
                 new Object[] {Kind.ROUTER, new Call("applyAction",
                         h -> NativeRouter.applyAction(h, new double[] {1.0}))},
                 new Object[] {Kind.ROUTER, new Call("splitsKeys", NativeRouter::splitsKeys)},
+                new Object[] {Kind.ROUTER, new Call("snapshotState", NativeRouter::snapshotState)},
+                new Object[] {Kind.ROUTER, new Call("restoreState", h -> NativeRouter.restoreState(h, new byte[0]))},
                 new Object[] {Kind.ROUTER, new Call("agentStatus", NativeRouter::agentStatus)},
                 new Object[] {Kind.ROUTER, new Call("close", NativeRouter::close)},
                 new Object[] {Kind.WORKLOAD, new Call("keyAt", h -> NativeRouter.keyAt(h, 0))},

@@ -61,18 +61,7 @@ class PipelineExactnessTest {
 
     /** Word histograms per (key, window end), computed without Flink. */
     static Map<List<Long>, HashMap<String, Long>> wordReference(JobParams params) {
-        Payloads payloads = Payloads.of(params);
-        long[][] stream = TestJobs.stream(params);
-        Map<List<Long>, HashMap<String, Long>> ref = new HashMap<>();
-        for (int i = 0; i < stream.length; i++) {
-            for (long end : TestJobs.windowEnds(stream[i][1], params.windowMs, params.slideMs)) {
-                HashMap<String, Long> words = ref.computeIfAbsent(List.of(stream[i][0], end), k -> new HashMap<>());
-                for (String w : payloads.sentence(i).split(" ")) {
-                    words.merge(w, 1L, Long::sum);
-                }
-            }
-        }
-        return ref;
+        return WordCountReference.of(params);
     }
 
     /** Every (key, window) has a digest of exactly its values, with quantiles within the rank error. */

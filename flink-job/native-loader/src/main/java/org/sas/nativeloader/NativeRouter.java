@@ -157,6 +157,26 @@ public final class NativeRouter {
     public static native boolean splitsKeys(long handle);
 
     /**
+     * Returns the router's state: what its later decisions depend on (loads, hot keys, bandit estimates,
+     * the routing table in force, its random stream; with an agent link, the fallback's too), in a
+     * versioned envelope naming the strategy and the worker count (see {@code docs/flink-job.md}). For a
+     * checkpoint: it copies the state, not for the record path.
+     *
+     * @throws IllegalStateException if the state exceeds the size limit (1 GiB)
+     */
+    public static native byte[] snapshotState(long handle);
+
+    /**
+     * Replaces the router's state with one {@link #snapshotState} returned, from a router of the same
+     * strategy, worker count and settings (with an agent link on both or on neither): from then on it
+     * routes as that router would have. On error the router is unchanged.
+     *
+     * @throws IllegalArgumentException saying what does not fit (the strategy, the worker count, a setting
+     *     the state depends on) or what is wrong with the bytes (truncated, damaged, not a router state)
+     */
+    public static native void restoreState(long handle, byte[] state);
+
+    /**
      * Frees a router and releases its link to the agent (the last handle of a link stops it; the agent
      * closes the session once it is idle). Waits for {@link #agentStatus} calls in progress.
      *
