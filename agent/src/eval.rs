@@ -299,6 +299,48 @@ mod tests {
         assert!(e.to_string().contains("`records`"), "{e}");
     }
 
+    /// A recorded stream replays in file order: a key that fills one window and is gone in the next
+    /// loads hash's worker in the first window only, and the hot keys are the file's frequent lines.
+    #[test]
+    fn a_key_file_replays_in_order_with_its_bursts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.txt");
+        // Window 1 (1000 records at 1000 records/s): one key only. Window 2: 1000 distinct keys.
+        let mut lines = vec!["burst".to_string(); 1000];
+        lines.extend((0..1000).map(|i| format!("user-{i}")));
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let config = EvalConfig {
+            workload: WorkloadConfig {
+                kind: "file".into(),
+                path: Some(path),
+                rate: 1000,
+                ..Default::default()
+            },
+            records: 2000,
+            hot_keys: 1,
+            ..config(&["hash", "shuffle"])
+        };
+        let reports = run(&config).unwrap();
+        let [hash, shuffle] = &reports[..] else {
+            panic!("two reports")
+        };
+        // Window 1: all 1000 records on one of 16 workers, λ = 15; window 2 spreads 1000 keys.
+        assert!(hash.imbalance > 7.0, "hash λ = {}", hash.imbalance);
+        assert_eq!(hash.max_fragmentation, 1);
+        // The burst key is the hot key; shuffle spreads it over every worker in its window.
+        assert_eq!(shuffle.hot_fragmentation_mean, 16.0);
+        assert!(shuffle.imbalance < 0.5, "shuffle λ = {}", shuffle.imbalance);
+        let records: Vec<Record> = Workload::new(&config.workload)
+            .unwrap()
+            .iter()
+            .take(2001)
+            .collect();
+        assert_eq!(records[0].key, sas_router::hashing::word_key("burst"));
+        assert_eq!(records[1000].key, sas_router::hashing::word_key("user-0"));
+        // Past the end the file starts over.
+        assert_eq!(records[2000].key, records[0].key);
+    }
+
     #[test]
     fn windows_split_on_event_time() {
         let recs: Vec<Record> = [0, 10, 999, 1000, 2500]

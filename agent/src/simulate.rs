@@ -52,12 +52,18 @@ pub struct SimulateSummary {
     pub final_imbalance: f64,
     /// Mean λ over the last 10 % of training steps (sampled actions).
     pub training_imbalance_tail: f64,
+    /// λ of the first training step (a random warm-up action, or the policy's without warm-up).
+    pub first_step_imbalance: f64,
+    /// λ of the last training step (a sampled action).
+    pub last_step_imbalance: f64,
     /// Environment steps.
     pub steps: u64,
     /// Gradient updates.
     pub updates: u64,
     /// Wall-clock seconds of training.
     pub seconds: f64,
+    /// Environment steps per second during training (simulated intervals, acting and updates included).
+    pub steps_per_s: f64,
     /// Gradient updates per second during training.
     pub updates_per_s: f64,
     /// The checkpoint written, if any.
@@ -103,6 +109,7 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
     let mut updates = 0u64;
     let tail_from = config.steps - (config.steps / 10).max(1);
     let (mut tail_sum, mut tail_n) = (0.0, 0u64);
+    let (mut first_lambda, mut last_lambda) = (f64::NAN, f64::NAN);
     for step in 0..config.steps {
         let env_action: Vec<f32> = if step < config.warmup_steps {
             (0..act_dim).map(|_| rng.random::<f32>()).collect()
@@ -111,6 +118,10 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
         };
         let action64: Vec<f64> = env_action.iter().map(|&a| f64::from(a)).collect();
         let t = sim.step(&action64)?.transition;
+        if step == 0 {
+            first_lambda = t.imbalance;
+        }
+        last_lambda = t.imbalance;
         if step >= tail_from {
             tail_sum += t.imbalance;
             tail_n += 1;
@@ -144,9 +155,12 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
         initial_imbalance: initial_imbalance(&config.sim, config.eval_steps)?,
         final_imbalance: evaluate(&config.sim, &snapshot, config.eval_steps)?,
         training_imbalance_tail: tail_sum / tail_n.max(1) as f64,
+        first_step_imbalance: first_lambda,
+        last_step_imbalance: last_lambda,
         steps: config.steps,
         updates,
         seconds,
+        steps_per_s: config.steps as f64 / seconds.max(1e-9),
         updates_per_s: updates as f64 / seconds.max(1e-9),
         checkpoint: config.out.clone(),
     })

@@ -2,10 +2,11 @@
 //! tool's view of it is derived from that. This test loads every file and checks that the evaluator, the
 //! simulator and the Flink job (the job view handed to Java through JNI) see the same values.
 
-use sas_agent::env::sim::{SimConfig, SimError};
+use sas_agent::env::sim::SimConfig;
 use sas_agent::eval::{self, EvalConfig};
 use sas_router::params::Params;
 use sas_router::partitioner::SasPartitioner;
+use sas_router::workload::WorkloadConfig;
 use std::path::{Path, PathBuf};
 
 fn params_files() -> Vec<PathBuf> {
@@ -53,39 +54,55 @@ fn the_evaluator_replays_the_experiment_of_every_params_file() {
 }
 
 #[test]
-fn the_simulator_models_the_world_of_every_params_file_it_accepts() {
-    let mut simulated = 0;
+fn the_simulator_models_the_world_of_every_params_file() {
+    let (mut generated, mut replayed) = (0, 0);
     for path in params_files() {
         let p = load(&path);
         let name = path.display();
-        let sim = match SimConfig::from_params(&p, 100) {
-            Ok(sim) => sim,
-            Err(SimError::Invalid { key, .. }) => {
-                // Refused, with the key that it cannot model named (text keys, drifting keys, online
-                // hot keys: the simulator's hot keys are static Zipf ranks).
-                assert!(
-                    key.starts_with("workload.") || key.starts_with("router.hot_keys."),
-                    "{name}: refused for {key}"
-                );
-                continue;
-            }
-            Err(e) => panic!("{name}: {e}"),
-        };
+        // Every workload kind and both hot-key modes are simulated (issue #14 item 4).
+        let sim = SimConfig::from_params(&p, 100).unwrap_or_else(|e| panic!("{name}: {e}"));
         let job = p.router_config();
         let hot = &p.router.hot_keys;
-        let first = p.workload.phases.first();
+        match &sim.workload {
+            // The job's own stream, replayed record by record, one step per second of event time.
+            Some(stream) => {
+                assert_eq!(*stream, p.workload_config(), "{name}: stream");
+                assert_eq!(
+                    sim.workload_config(sim.alpha),
+                    WorkloadConfig {
+                        rate: sim.records_per_step,
+                        ..p.workload_config()
+                    },
+                    "{name}: stream"
+                );
+                assert_eq!(sim.keys, p.workload.keys, "{name}: keys");
+                replayed += 1;
+            }
+            // The simulator's Zipf stream with the job's exponent and key count.
+            None => {
+                let first = p.workload.phases.first();
+                assert!(!p.workload.shuffle_keys, "{name}: shuffled keys are not ranks");
+                assert_eq!(
+                    sim.keys,
+                    first.map_or(p.workload.keys, |ph| ph.keys),
+                    "{name}: keys"
+                );
+                assert_eq!(
+                    sim.alpha,
+                    first.map_or(p.workload.alpha, |ph| ph.alpha),
+                    "{name}: alpha"
+                );
+                assert_eq!(
+                    sim.workload_config(sim.alpha).seed,
+                    p.workload_config().seed,
+                    "{name}: stream seed"
+                );
+                generated += 1;
+            }
+        }
         assert_eq!(sim.workers, p.workers, "{name}: workers");
         assert_eq!(sim.seed, p.seed, "{name}: seed");
-        assert_eq!(
-            sim.keys,
-            first.map_or(p.workload.keys, |ph| ph.keys),
-            "{name}: keys"
-        );
-        assert_eq!(
-            sim.alpha,
-            first.map_or(p.workload.alpha, |ph| ph.alpha),
-            "{name}: alpha"
-        );
+        assert_eq!(sim.router_config().hot_keys, job.hot_keys, "{name}: hot-key detection");
         assert_eq!(
             (sim.hot_keys, sim.true_hot_keys, sim.spread_keys, sim.mask_alpha()),
             (hot.count, hot.true_hot_keys, hot.spread_keys, hot.alpha),
@@ -95,17 +112,12 @@ fn the_simulator_models_the_world_of_every_params_file_it_accepts() {
             sim.capacity_factors, p.capacity.factors,
             "{name}: capacity factors"
         );
-        assert_eq!(
-            sim.workload_config(sim.alpha).seed,
-            p.workload_config().seed,
-            "{name}: stream seed"
-        );
         let ours = SasPartitioner::new(&sim.router_config()).unwrap();
         let theirs = SasPartitioner::new(&job).unwrap();
         assert_eq!(ours.mask(), theirs.mask(), "{name}: mask (the action layout)");
-        simulated += 1;
     }
-    assert!(simulated >= 4, "only {simulated} params files were simulated");
+    assert!(generated >= 4, "only {generated} params files have the generated stream");
+    assert!(replayed >= 1, "no params file has a replayed stream");
 }
 
 /// The Flink job reads the job view (through JNI; `ParamsAndLoadingTest` checks that `JobParams`
@@ -143,17 +155,16 @@ fn the_flink_job_sees_the_values_the_other_tools_see() {
                 "{name}: capacity of worker {w}"
             );
         }
-        if let Ok(sim) = SimConfig::from_params(&p, 100) {
-            // The simulator's capacity factors are the job's capacities relative to the base rate.
-            let base = p.capacity.units_per_second;
-            for (w, &c) in job.capacity.iter().enumerate() {
-                let factor = sim.capacity_factors.get(w).copied().unwrap_or(1.0);
-                assert_eq!(
-                    c,
-                    base * factor,
-                    "{name}: capacity of worker {w} in the simulator"
-                );
-            }
+        // The simulator's capacity factors are the job's capacities relative to the base rate.
+        let sim = SimConfig::from_params(&p, 100).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let base = p.capacity.units_per_second;
+        for (w, &c) in job.capacity.iter().enumerate() {
+            let factor = sim.capacity_factors.get(w).copied().unwrap_or(1.0);
+            assert_eq!(
+                c,
+                base * factor,
+                "{name}: capacity of worker {w} in the simulator"
+            );
         }
     }
 }

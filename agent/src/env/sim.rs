@@ -3,11 +3,16 @@
 //! # Model
 //!
 //! * **Stream.** The router core's seeded generators: Zipf(α) over K keys (`zipf`), or with the
-//!   `drifting_hot_key` scenario the `zipf-drifting-key` workload. One step routes `records_per_step`
-//!   records, one second of event time; the stream never restarts.
+//!   `drifting_hot_key` scenario the `zipf-drifting-key` workload; or, with [`SimConfig::workload`], any
+//!   workload of the router core (a recorded key file, a text, shuffled key ids, ...), replayed in its
+//!   own order. One step routes `records_per_step` records, one second of event time, each record
+//!   through the router (no per-step sampling of counts), so a key file's bursts reach the workers as
+//!   they happened; the stream never restarts (a key file cycles at its end).
 //! * **Routing.** [`Environment::step`] decodes the action into `saspartitioner`'s routing table (hot keys
-//!   by static rank follow the table, cold keys are hashed). [`Simulator::step_with_partitioner`] routes
-//!   the step through any other [`Partitioner`] instead (a behaviour policy collecting offline data).
+//!   follow the table, cold keys are hashed). Hot keys are static ranks, or with `hot_key_mode: online`
+//!   the heavy hitters the router core's online detector finds in the routed records, as in the live
+//!   router. [`Simulator::step_with_partitioner`] routes the step through any other [`Partitioner`]
+//!   instead (a behaviour policy collecting offline data).
 //! * **Workers.** Capacity `c_i` drawn from `[1 − s, 1 + s]` (seeded), times any `slow_worker` factor.
 //!   Worker i's demanded busy ratio is `d_i = u · (L_i / R) · (Σc / c_i)` for `L_i` of the step's `R`
 //!   records: exactly the utilisation `u` for every worker when loads are proportional to capacities.
@@ -314,6 +319,7 @@ pub fn initial_imbalance(config: &SimConfig, steps: u64) -> Result<f64, SimError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sas_router::partitioner::HotKeyMode;
 
     fn uniform(workers: u32, records: u64) -> SimConfig {
         SimConfig {
@@ -536,6 +542,77 @@ mod tests {
         negative[1] = -0.5;
         assert!(sim.step(&negative).is_err());
         assert_eq!(sim.steps(), 0);
+    }
+
+    /// A key file of `burst` records of one key, then `burst` records over 1000 others.
+    fn burst_file(dir: &std::path::Path, burst: usize) -> std::path::PathBuf {
+        let path = dir.join("keys.txt");
+        let mut lines = vec!["a".to_string(); burst];
+        lines.extend((0..burst).map(|i| format!("user-{}", i % 1000)));
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_key_file_is_replayed_in_order_and_its_hot_key_found_online() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = 20_000;
+        let config = |mode| SimConfig {
+            workers: 8,
+            records_per_step: records,
+            workload: Some(sas_router::workload::WorkloadConfig {
+                kind: "file".into(),
+                path: Some(burst_file(dir.path(), records as usize)),
+                ..Default::default()
+            }),
+            hot_key_mode: mode,
+            ..SimConfig::default()
+        };
+        let lambdas = |mode| {
+            let mut sim = Simulator::new(config(mode)).unwrap();
+            let ones = vec![1.0; sim.action_dim()];
+            (0..3)
+                .map(|_| sim.step(&ones).unwrap().transition.imbalance)
+                .collect::<Vec<f64>>()
+        };
+        // Static ranks take keys 0..10 as hot, which a hashed key never is: every record of `a` is
+        // hashed. Step 0 is the burst, all on one worker of 8 (λ = 7: no step of Zipf draws is this);
+        // step 1 spreads 1000 keys; step 2 is the burst again, the file having cycled.
+        let fixed = lambdas(HotKeyMode::Static);
+        assert!((fixed[0] - 7.0).abs() < 1e-6, "{fixed:?}");
+        assert!(fixed[1] < 1.0, "{fixed:?}");
+        assert!((fixed[2] - 7.0).abs() < 1e-6, "{fixed:?}");
+        // Online, `a` is found hot at the detector's first revision (record 16 384, most of the first
+        // burst already routed) and then follows the table's row over several workers.
+        let online = lambdas(HotKeyMode::Online);
+        assert!(online[0] > 5.0, "{online:?}");
+        assert!(online[1] < 1.0, "{online:?}");
+        assert!(online[2] < 3.5, "{online:?}");
+    }
+
+    #[test]
+    fn shuffled_keys_are_balanced_once_online_detection_finds_them() {
+        let config = |mode| SimConfig {
+            workers: 16,
+            workload: Some(sas_router::workload::WorkloadConfig {
+                keys: 10_000,
+                shuffle_keys: true,
+                seed: 4,
+                ..Default::default()
+            }),
+            hot_key_mode: mode,
+            ..SimConfig::default()
+        };
+        let after_warm_up = |mode| {
+            let mut sim = Simulator::new(config(mode)).unwrap();
+            mean_imbalance(&mut sim, 2);
+            mean_imbalance(&mut sim, 4)
+        };
+        let online = after_warm_up(HotKeyMode::Online);
+        let fixed = after_warm_up(HotKeyMode::Static);
+        // Zipf(1.5): the hottest key is ~38 % of the stream; hashed, its worker alone has 6 times the mean.
+        assert!(fixed > 4.0, "static ranks on shuffled keys: λ = {fixed}");
+        assert!(online < fixed / 4.0, "online λ = {online}, static λ = {fixed}");
     }
 
     #[test]

@@ -7,10 +7,29 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
-    /// Simulate the world of a job's params file (workers, Zipf stream, hot keys, capacity factors),
-    /// so the checkpoint written by --out can be served to that job.
-    #[arg(long, conflicts_with_all = ["workers", "alpha", "capacity_spread"])]
+    /// Simulate the world of a job's params file (workers, stream, hot keys, capacity factors), so the
+    /// checkpoint written by --out can be served to that job.
+    #[arg(long, conflicts_with_all = [
+        "workers", "alpha", "capacity_spread", "workload", "path", "text", "shuffle_keys", "hot_key_mode",
+    ])]
     pub(crate) params: Option<PathBuf>,
+    /// The stream (default: Zipf(--alpha) generated with key id = rank): `file` replays a key-stream
+    /// file (--path), `text` the words of a text (--text), each record in its order.
+    #[arg(long, value_enum)]
+    pub(crate) workload: Option<Workload>,
+    /// Key-stream file of `--workload file`: one key per line.
+    #[arg(long)]
+    pub(crate) path: Option<PathBuf>,
+    /// Text file of `--workload text`.
+    #[arg(long)]
+    pub(crate) text: Option<PathBuf>,
+    /// Permute the Zipf key ids so they say nothing about popularity.
+    #[arg(long)]
+    pub(crate) shuffle_keys: bool,
+    /// How the simulated routers find hot keys (default: online for a file, a text or shuffled keys,
+    /// whose key ids are not ranks; static otherwise).
+    #[arg(long, value_enum)]
+    pub(crate) hot_key_mode: Option<HotKeys>,
     /// Number of workers P.
     #[arg(long, default_value_t = SimConfig::default().workers)]
     pub(crate) workers: u32,
@@ -249,6 +268,20 @@ pub(crate) struct EvalArgs {
     /// Text file of the `text` workload (`workload.text_path`).
     #[arg(long)]
     pub(crate) text: Option<PathBuf>,
+    /// Key-stream file of the `file` workload, one key per line or a CSV (`workload.path`; relative to
+    /// the working directory).
+    #[arg(long)]
+    pub(crate) path: Option<PathBuf>,
+    /// `file` workload: the CSV column holding the key, a header name or a 0-based index
+    /// (`workload.csv_column`); without it each line is a key.
+    #[arg(long)]
+    pub(crate) csv_column: Option<String>,
+    /// `file` workload: the CSV field separator (`workload.csv_delimiter`, default `,`).
+    #[arg(long)]
+    pub(crate) csv_delimiter: Option<char>,
+    /// `file` workload: the CSV has no header line; its first line is a record (`workload.csv_header`).
+    #[arg(long)]
+    pub(crate) csv_no_header: bool,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -276,13 +309,40 @@ impl EvalArgs {
             ("router.hot_keys.count", self.hot_keys.map(|v| v.to_string())),
             ("router.hot_keys.mode", self.hot_key_mode.map(|m| m.name().to_string())),
             ("workload.text_path", self.text.as_ref().map(|t| t.display().to_string())),
+            ("workload.path", self.path.as_deref().map(cli_path)),
+            ("workload.csv_column", self.csv_column.as_deref().map(csv_column)),
+            ("workload.csv_delimiter", self.csv_delimiter.map(yaml_string)),
         ];
         sets.extend(pairs.into_iter().filter_map(|(key, v)| v.map(|v| format!("{key}={v}"))));
         if self.shuffle_keys {
             sets.push("workload.shuffle_keys=true".into());
         }
+        if self.csv_no_header {
+            sets.push("workload.csv_header=false".into());
+        }
         sets.extend(self.overrides.iter().cloned());
         sets
+    }
+}
+
+/// `text` as a YAML string (override values are YAML, and a path or a delimiter may hold `:`, `#`, `,`).
+fn yaml_string(text: impl std::fmt::Display) -> String {
+    // Cannot fail: a string serialises to JSON, which is YAML.
+    serde_json::to_string(&text.to_string()).expect("a string serialises")
+}
+
+/// A path given on the command line as YAML: relative to the working directory, not to the params
+/// file's repository as a path written in the file is.
+fn cli_path(path: &std::path::Path) -> String {
+    yaml_string(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display())
+}
+
+/// A CSV column as YAML: a whole number stays one (an index), anything else is a name.
+fn csv_column(column: &str) -> String {
+    if column.parse::<usize>().is_ok() {
+        column.to_string()
+    } else {
+        yaml_string(column)
     }
 }
 
@@ -292,6 +352,7 @@ pub(crate) enum Workload {
     ZipfSequence,
     ZipfDriftingKey,
     Text,
+    File,
 }
 
 impl Workload {
@@ -302,6 +363,7 @@ impl Workload {
             Workload::ZipfSequence => "zipf-sequence",
             Workload::ZipfDriftingKey => "zipf-drifting-key",
             Workload::Text => "text",
+            Workload::File => "file",
         }
     }
 }
@@ -318,6 +380,14 @@ impl HotKeys {
         match self {
             HotKeys::Static => "static",
             HotKeys::Online => "online",
+        }
+    }
+
+    /// The router core's mode.
+    pub(crate) fn mode(self) -> sas_router::partitioner::HotKeyMode {
+        match self {
+            HotKeys::Static => sas_router::partitioner::HotKeyMode::Static,
+            HotKeys::Online => sas_router::partitioner::HotKeyMode::Online,
         }
     }
 }

@@ -13,6 +13,8 @@ use sas_agent::train_offline::{self, TrainOfflineConfig};
 use sas_learner::config::CqlConfig;
 use sas_router::mask::Mask;
 use sas_router::params::Params;
+use sas_router::partitioner::HotKeyMode;
+use sas_router::workload::WorkloadConfig;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -197,13 +199,25 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             let params = sas_router::params::Params::load(path)?;
             SimConfig::from_params(&params, args.steps).with_context(|| format!("{}", path.display()))?
         }
-        None => SimConfig {
-            workers: args.workers,
-            alpha: args.alpha,
-            capacity_spread: args.capacity_spread,
-            seed: args.seed,
-            ..Default::default()
-        },
+        None => {
+            let workload = sim_workload(&args);
+            // Keys that are not ranks are found by the online detector, as the live router finds them.
+            let ranks = workload.is_none();
+            let hot_key_mode = match args.hot_key_mode {
+                Some(mode) => mode.mode(),
+                None if ranks => HotKeyMode::Static,
+                None => HotKeyMode::Online,
+            };
+            SimConfig {
+                workers: args.workers,
+                alpha: args.alpha,
+                capacity_spread: args.capacity_spread,
+                seed: args.seed,
+                workload,
+                hot_key_mode,
+                ..Default::default()
+            }
+        }
     };
     sim.utilisation_max = args.utilisation_max;
     anyhow::ensure!(args.cycle_steps > 0, "--cycle-steps must be > 0");
@@ -247,6 +261,20 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The stream `simulate`'s flags ask for: `None` for the generated Zipf stream with key id = rank.
+fn sim_workload(args: &SimulateArgs) -> Option<WorkloadConfig> {
+    let kind = args.workload.map_or("zipf", Workload::name);
+    (kind != "zipf" || args.shuffle_keys).then(|| WorkloadConfig {
+        kind: kind.to_string(),
+        alpha: args.alpha,
+        shuffle_keys: args.shuffle_keys,
+        seed: args.seed,
+        path: args.path.clone(),
+        text_path: args.text.clone(),
+        ..WorkloadConfig::default()
+    })
 }
 
 pub(crate) fn train_offline(args: TrainOfflineArgs) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 
 use crate::env::features::{FeatureError, InitialPerf};
 use sas_router::ConfigError;
+use sas_router::hot_keys::OnlineHotKeyConfig;
 use sas_router::params::Params;
 use sas_router::partitioner::{HotKeyMode, RouterConfig, SasPartitioner};
 use sas_router::workload::WorkloadConfig;
@@ -20,8 +21,22 @@ pub struct SimConfig {
     pub keys: u64,
     /// Zipf exponent α of the stream (0 = uniform keys). Default: the workload's, 1.5.
     pub alpha: f64,
-    /// Hot keys (rows of the routing table; keys `0..hot_keys` by static rank). Default: the router's, 10.
+    /// The stream, when it is not the generated Zipf(`alpha`) over `keys`: any workload of the router
+    /// core (`file`, `text`, `zipf` with `shuffle_keys`, `zipf-sequence`, `zipf-drifting-key`), replayed
+    /// record by record in its own order (a key file's bursts included). Its `rate` is replaced by
+    /// `records_per_step`, so a step stays one second of event time; its `seed` is kept. `alpha_shift`
+    /// and `drifting_hot_key` scenarios change the generated stream and cannot be combined with it.
+    /// Default none.
+    pub workload: Option<WorkloadConfig>,
+    /// Hot keys (rows of the routing table). Default: the router's, 10.
     pub hot_keys: usize,
+    /// How the simulated routers find their hot keys: `static` (keys `0..hot_keys` by rank, the generated
+    /// stream's convention) or `online` (the router core's heavy-hitter detector, as the live router
+    /// runs it; needed when key ids are not ranks: a key file, a text, shuffled keys). Default: the
+    /// router's, static.
+    pub hot_key_mode: HotKeyMode,
+    /// Settings of online detection (`router.hot_keys.online` of params). Default: the router's.
+    pub online_hot_keys: OnlineHotKeyConfig,
     /// True hot keys of the mask; 0 = the mask heuristic decides. Default 0.
     pub true_hot_keys: usize,
     /// Leading true hot keys the mask allows on every worker. Default 0.
@@ -63,7 +78,10 @@ impl Default for SimConfig {
             workers: 32,
             keys: stream.keys,
             alpha: stream.alpha,
+            workload: None,
             hot_keys: router.hot_keys.count,
+            hot_key_mode: router.hot_keys.mode,
+            online_hot_keys: router.hot_keys.online,
             true_hot_keys: router.hot_keys.true_hot_keys,
             spread_keys: router.hot_keys.spread_keys,
             mask_alpha: None,
@@ -226,6 +244,10 @@ impl SimConfig {
         }
         self.validate_scenarios()?;
         self.router_config().validate()?;
+        if self.workload.is_some() {
+            // Cheap: no permutation drawn, no key file read past its first line.
+            self.workload_config(self.alpha).validate()?;
+        }
         Ok(())
     }
 
@@ -233,6 +255,13 @@ impl SimConfig {
         let mut drifting = 0;
         for (i, s) in self.scenarios.iter().enumerate() {
             let key = |field: &str| format!("scenarios[{i}].{field}");
+            if self.workload.is_some() && !matches!(s, Scenario::SlowWorker { .. }) {
+                return Err(invalid(
+                    key("kind"),
+                    "alpha_shift or drifting_hot_key",
+                    "changes the generated Zipf stream, and the stream is `workload`",
+                ));
+            }
             match *s {
                 Scenario::AlphaShift { new_alpha, .. } => {
                     if !(new_alpha.is_finite() && new_alpha >= 0.0) {
@@ -271,64 +300,46 @@ impl SimConfig {
         Ok(())
     }
 
-    /// The simulated world of a job's params over `steps` steps: its workers, Zipf stream, hot keys (so
-    /// the same mask, the same action layout) and capacity factors; the rest keeps its defaults. A
-    /// `zipf-sequence` becomes `alpha_shift`s cycling through its phases, one step per second of event
-    /// time. A policy trained here can be served to that job.
+    /// The simulated world of a job's params over `steps` steps: its workers, stream, hot keys (so the
+    /// same mask, the same action layout, and the same detection) and capacity factors; the rest keeps
+    /// its defaults. A policy trained here can be served to that job.
+    ///
+    /// An unshuffled `zipf` stream is generated as the simulator's own, and an unshuffled
+    /// `zipf-sequence` whose phases share a key count becomes `alpha_shift`s cycling through its phases,
+    /// one step per second of event time. Every other stream (a key file, a text, shuffled keys, a
+    /// drifting key, phases of different key counts) is the job's workload itself, replayed record by
+    /// record ([`SimConfig::workload`]).
     ///
     /// # Errors
-    /// Params the simulator cannot model, naming the key: another workload than `zipf` or
-    /// `zipf-sequence`, phases of different key counts, shuffled keys or online hot-key detection.
+    /// Settings the simulator rejects, naming the key.
     pub fn from_params(params: &Params, steps: u64) -> Result<Self, SimError> {
         let w = &params.workload;
-        let (alpha, keys, scenarios) = match w.kind.as_str() {
-            "zipf" => (w.alpha, w.keys, Vec::new()),
-            "zipf-sequence" if !w.phases.is_empty() => {
+        let same_keys = w.phases.windows(2).all(|p| p[0].keys == p[1].keys);
+        let (alpha, keys, scenarios, workload) = match w.kind.as_str() {
+            "zipf" if !w.shuffle_keys => (w.alpha, w.keys, Vec::new(), None),
+            "zipf-sequence" if !w.shuffle_keys && !w.phases.is_empty() && same_keys => {
                 let first = &w.phases[0];
-                if let Some(i) = w.phases.iter().position(|p| p.keys != first.keys) {
-                    return Err(invalid(
-                        format!("workload.phases[{i}].keys"),
-                        w.phases[i].keys,
-                        "the simulator needs every phase to have the first one's key count",
-                    ));
-                }
                 let rest: Vec<f64> = w.phases[1..].iter().map(|p| p.alpha).collect();
                 let every = (w.shift_interval_ms / 1000).max(1);
                 (
                     first.alpha,
                     first.keys,
                     Scenario::alpha_cycle(first.alpha, &rest, every, steps),
+                    None,
                 )
             }
-            kind => {
-                return Err(invalid(
-                    "workload.kind",
-                    kind,
-                    "the simulator models `zipf` and `zipf-sequence` (with phases) only",
-                ));
-            }
+            _ => (w.alpha, w.keys, Vec::new(), Some(params.workload_config())),
         };
-        if w.shuffle_keys {
-            return Err(invalid(
-                "workload.shuffle_keys",
-                true,
-                "the simulator's hot keys are static ranks",
-            ));
-        }
         let hot = &params.router.hot_keys;
-        if hot.mode != HotKeyMode::Static {
-            return Err(invalid(
-                "router.hot_keys.mode",
-                "online",
-                "the simulator's hot keys are static ranks",
-            ));
-        }
         let config = Self {
             workers: params.workers,
             keys,
             alpha,
+            workload,
             scenarios,
             hot_keys: hot.count,
+            hot_key_mode: hot.mode,
+            online_hot_keys: hot.online.clone(),
             true_hot_keys: hot.true_hot_keys,
             spread_keys: hot.spread_keys,
             mask_alpha: Some(hot.alpha),
@@ -365,6 +376,8 @@ impl SimConfig {
             ..RouterConfig::default()
         };
         router.hot_keys.count = self.hot_keys;
+        router.hot_keys.mode = self.hot_key_mode;
+        router.hot_keys.online = self.online_hot_keys.clone();
         router.hot_keys.true_hot_keys = self.true_hot_keys;
         router.hot_keys.spread_keys = self.spread_keys;
         router.hot_keys.alpha = self.mask_alpha();
@@ -412,8 +425,15 @@ impl SimConfig {
                 .product::<f64>()
     }
 
-    /// The generated stream at Zipf exponent `alpha`: one step is one second of event time.
+    /// The stream: [`SimConfig::workload`] when set, else the generated one at Zipf exponent `alpha`.
+    /// One step is one second of event time.
     pub fn workload_config(&self, alpha: f64) -> WorkloadConfig {
+        if let Some(workload) = &self.workload {
+            return WorkloadConfig {
+                rate: self.records_per_step,
+                ..workload.clone()
+            };
+        }
         let mut workload = WorkloadConfig {
             kind: "zipf".into(),
             alpha,
@@ -605,28 +625,73 @@ mod tests {
             },
         ];
         let c = SimConfig::from_params(&p, 200).unwrap();
-        assert_eq!((c.alpha, c.keys), (1.5, 100));
+        assert_eq!((c.alpha, c.keys, c.workload.as_ref()), (1.5, 100, None));
         let seen: Vec<f64> = [0, 39, 40, 79, 80, 120].iter().map(|&s| c.alpha_at(s)).collect();
         assert_eq!(seen, [1.5, 1.5, 1.2, 1.2, 1.5, 1.2]);
+        // Phases of different key counts are no Zipf exponent cycle: the job's stream itself is replayed.
         p.workload.phases[1].keys = 50;
-        let e = SimConfig::from_params(&p, 200).unwrap_err().to_string();
-        assert!(e.contains("`workload.phases[1].keys`"), "{e}");
+        let c = SimConfig::from_params(&p, 200).unwrap();
+        assert_eq!(c.workload, Some(p.workload_config()));
+        assert!(c.scenarios.is_empty());
     }
 
     #[test]
-    fn a_world_the_simulator_cannot_model_names_the_key() {
-        let text = job_params("").clone();
-        let mut p = text.clone();
-        p.workload.kind = "text".into();
-        let e = SimConfig::from_params(&p, 100).unwrap_err().to_string();
-        assert!(e.contains("`workload.kind`"), "{e}");
-        let mut p = text.clone();
-        p.workload.shuffle_keys = true;
-        let e = SimConfig::from_params(&p, 100).unwrap_err().to_string();
-        assert!(e.contains("`workload.shuffle_keys`"), "{e}");
-        let mut p = text;
-        p.router.hot_keys.mode = HotKeyMode::Online;
-        let e = SimConfig::from_params(&p, 100).unwrap_err().to_string();
-        assert!(e.contains("`router.hot_keys.mode`"), "{e}");
+    fn every_workload_of_a_job_is_simulated_as_the_job_runs_it() {
+        let base = job_params("router: {hot_keys: {mode: online}}\n");
+        let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pg1342.txt");
+        let mut text = base.clone();
+        text.workload.kind = "text".into();
+        text.workload.text_path = Some(book);
+        let mut shuffled = base.clone();
+        shuffled.workload.shuffle_keys = true;
+        let mut drifting = base.clone();
+        drifting.workload.kind = "zipf-drifting-key".into();
+        for p in [text, shuffled, drifting] {
+            let c = SimConfig::from_params(&p, 100).unwrap();
+            assert_eq!(c.workload, Some(p.workload_config()), "{}", p.workload.kind);
+            assert_eq!(c.hot_key_mode, HotKeyMode::Online);
+            assert_eq!(c.router_config().hot_keys, p.router_config().hot_keys);
+            // One step is one second of event time, whatever the job's rate.
+            assert_eq!(c.workload_config(c.alpha).rate, c.records_per_step);
+        }
+        // The simulator checks the job's stream as the job would.
+        let mut missing = base.clone();
+        missing.workload.kind = "file".into();
+        let e = SimConfig::from_params(&missing, 100).unwrap_err().to_string();
+        assert!(e.contains("`workload.path`") && e.contains("needs a file"), "{e}");
+    }
+
+    #[test]
+    fn a_replayed_workload_takes_no_stream_scenarios() {
+        let c = SimConfig {
+            workload: Some(WorkloadConfig {
+                shuffle_keys: true,
+                ..WorkloadConfig::default()
+            }),
+            hot_key_mode: HotKeyMode::Online,
+            ..SimConfig::default()
+        };
+        c.validate().unwrap();
+        let e = SimConfig {
+            scenarios: vec![Scenario::AlphaShift {
+                at_step: 3,
+                new_alpha: 1.0,
+            }],
+            ..c.clone()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`scenarios[0].kind`"), "{e}");
+        SimConfig {
+            scenarios: vec![Scenario::SlowWorker {
+                worker: 1,
+                factor: 0.5,
+                at_step: 3,
+            }],
+            ..c
+        }
+        .validate()
+        .unwrap();
     }
 }

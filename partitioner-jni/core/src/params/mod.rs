@@ -11,7 +11,7 @@ use crate::limits::{MAX_PAYLOAD_ITEMS, MAX_RECORDS, MAX_ROUTERS};
 use crate::partitioner::{
     ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
 };
-use crate::workload::{Workload, WorkloadConfig};
+use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -286,11 +286,16 @@ impl Params {
         if let Some(t) = &self.workload.text_path {
             self.workload.text_path = Some(resolve(t));
         }
+        if let Some(f) = &self.workload.path {
+            self.workload.path = Some(resolve(f));
+        }
     }
 
     /// Checks every range; the error names the first bad key. Every size is bounded by
-    /// [`crate::limits`] before anything of that size is allocated (the workload, which may shuffle its
-    /// keys, is built last).
+    /// [`crate::limits`] before anything of that size is allocated. The workload is checked, not built
+    /// ([`WorkloadConfig::validate`]): no permutation of up to 2^24 keys is drawn and no key file read
+    /// past its first line, so validation stays cheap; what only the whole stream can show (a text
+    /// without a word, a malformed line deep in a key file) is reported when the stream is built.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !NAMES.contains(&self.partitioner.as_str()) {
             return Err(ConfigError::UnknownPartitioner {
@@ -347,7 +352,7 @@ impl Params {
             ));
         }
         self.router_config().validate().map_err(in_params)?;
-        Workload::new(&self.workload_config())?;
+        self.workload_config().validate()?;
         if let Some(agent) = &self.agent {
             agent.validate()?;
         }
@@ -597,6 +602,69 @@ mod tests {
         Params::parse(&format!("{MINIMAL}workload:\n  keys: 10000000000\n"), "f").unwrap();
     }
 
+    // Issue #13 item 7: validating params built the workload, and a shuffled Zipf workload draws a
+    // permutation of up to 2^24 keys, so the params fuzz target ran a few inputs a second.
+    #[test]
+    fn validating_a_shuffled_workload_draws_no_permutation() {
+        let yaml = format!(
+            "{MINIMAL}workload:\n  shuffle_keys: true\n  keys: {}\n",
+            crate::limits::MAX_SHUFFLED_KEYS
+        );
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            Params::parse(&yaml, "f").unwrap();
+        }
+        // Drawing the permutation takes over 100 ms each time, even in release builds.
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < std::time::Duration::from_secs(1),
+            "20 validations took {elapsed:?}"
+        );
+        // Out of range is still an error, worded as building the stream words it.
+        let over = yaml.replace(
+            &crate::limits::MAX_SHUFFLED_KEYS.to_string(),
+            &(crate::limits::MAX_SHUFFLED_KEYS + 1).to_string(),
+        );
+        let e = Params::parse(&over, "f").unwrap_err().to_string();
+        let p: Params = serde_norway::from_str(&over).unwrap();
+        let built = crate::workload::Workload::new(&p.workload_config()).unwrap_err();
+        assert_eq!(e, format!("f: {built}"));
+    }
+
+    #[test]
+    fn a_file_workload_is_checked_against_its_header_and_resolved_like_the_text() {
+        let dir = std::env::temp_dir().join(format!("sas-params-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("events.csv"), "ts;user\n1;alice\n2;bob\n").unwrap();
+        let yaml = format!(
+            "{MINIMAL}workload:\n  kind: file\n  path: events.csv\n  csv_column: user\n  csv_delimiter: ';'\n"
+        );
+        let p = Params::parse_in(&yaml, "f", &dir).unwrap();
+        assert_eq!(p.workload.path.as_deref(), Some(dir.join("events.csv").as_path()));
+        let by_index = Params::parse_with(&yaml, "f", &dir, &["workload.csv_column=1"]).unwrap();
+        assert_eq!(
+            by_index.workload.csv_column,
+            Some(crate::workload::CsvColumn::Index(1))
+        );
+
+        let e = Params::parse_with(&yaml, "f.yaml", &dir, &["workload.csv_column=usr"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("f.yaml: ") && e.contains("`workload.csv_column` = usr") && e.contains("ts, user"),
+            "{e}"
+        );
+        let e = Params::parse_with(&yaml, "f", &dir, &["workload.path=nothing.csv"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`workload.path`") && e.contains("nothing.csv"), "{e}");
+        let e = Params::parse_with(&yaml, "f", &dir, &["workload.path=null"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the file workload needs a file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn the_agent_section_is_validated_and_keys_are_shared() {
         let p = Params::parse(MINIMAL, "t").unwrap();
@@ -674,6 +742,9 @@ mod tests {
                 p.payload.text_path = dir.join("..").join(&params.payload.text_path);
                 if let Some(t) = &params.workload.text_path {
                     p.workload.text_path = Some(dir.join("..").join(t));
+                }
+                if let Some(f) = &params.workload.path {
+                    p.workload.path = Some(dir.join("..").join(f));
                 }
                 p.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 n += 1;

@@ -20,8 +20,9 @@ pub struct DriftingKeys {
 }
 
 impl DriftingKeys {
-    /// The keys `config` describes.
-    pub fn new(config: &WorkloadConfig) -> Result<Self, ConfigError> {
+    /// Checks the settings of [`DriftingKeys::new`] without building anything: the errors `new` would
+    /// return.
+    pub fn check(config: &WorkloadConfig) -> Result<(), ConfigError> {
         let (min, max) = (config.drift_min, config.drift_max);
         if !(0.0..1.0).contains(&min) || min >= max || max > 1.0 {
             return Err(ConfigError::invalid(
@@ -37,6 +38,13 @@ impl DriftingKeys {
                 "must be > 0",
             ));
         }
+        ZipfKeys::check(config.alpha, config.keys, false)
+    }
+
+    /// The keys `config` describes.
+    pub fn new(config: &WorkloadConfig) -> Result<Self, ConfigError> {
+        Self::check(config)?;
+        let (min, max) = (config.drift_min, config.drift_max);
         Ok(Self {
             base: ZipfKeys::new(config.alpha, config.keys, false, config.seed)?,
             drifting_key: config.keys,

@@ -1,6 +1,6 @@
 //! The `text` keys: words of a text file.
 
-use super::KeySource;
+use super::{KeySource, open_input};
 use crate::error::ConfigError;
 use crate::hashing::word_key;
 use std::path::Path;
@@ -25,37 +25,49 @@ impl TextKeys {
     pub fn new(text: &str) -> Result<Self, ConfigError> {
         let keys: Vec<u64> = text_words(text).iter().map(|w| word_key(w)).collect();
         if keys.is_empty() {
-            return Err(ConfigError::invalid(
-                "workload.text_path",
-                "(text)",
-                "contains no words",
-            ));
+            return Err(ConfigError::invalid(TEXT_PATH, "(text)", "contains no words"));
         }
         Ok(Self { keys })
+    }
+
+    /// Checks that the file at `path` can be the text of [`TextKeys::from_file`] without reading it: a
+    /// readable regular file of 1 to [`MAX_TEXT_BYTES`] bytes. Whether it holds a word is only known
+    /// once it is read.
+    pub fn check_file(path: &Path) -> Result<(), ConfigError> {
+        let (_, len) = open_input(TEXT_PATH, path, MAX_TEXT_BYTES)?;
+        if len == 0 {
+            return Err(no_words(path));
+        }
+        Ok(())
     }
 
     /// The words of the file at `path`, which may hold at most [`MAX_TEXT_BYTES`].
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         use std::io::Read;
-        let cannot = |e: std::io::Error| {
-            ConfigError::invalid("workload.text_path", path.display(), format!("cannot read: {e}"))
-        };
-        // Bounded: a path to a device or a huge file is an error, not a read of whatever it holds.
+        let (file, _) = open_input(TEXT_PATH, path, MAX_TEXT_BYTES)?;
+        let cannot =
+            |e: std::io::Error| ConfigError::invalid(TEXT_PATH, path.display(), format!("cannot read: {e}"));
+        // Bounded: a file that grew since it was checked is an error, not a read of whatever it holds.
         let mut text = String::new();
-        std::fs::File::open(path)
-            .map_err(cannot)?
-            .take(MAX_TEXT_BYTES + 1)
+        file.take(MAX_TEXT_BYTES + 1)
             .read_to_string(&mut text)
             .map_err(cannot)?;
         if text.len() as u64 > MAX_TEXT_BYTES {
             return Err(ConfigError::invalid(
-                "workload.text_path",
+                TEXT_PATH,
                 path.display(),
                 format!("holds more than {MAX_TEXT_BYTES} bytes"),
             ));
         }
-        Self::new(&text)
+        Self::new(&text).map_err(|_| no_words(path))
     }
+}
+
+/// The setting that names the text file.
+const TEXT_PATH: &str = "workload.text_path";
+
+fn no_words(path: &Path) -> ConfigError {
+    ConfigError::invalid(TEXT_PATH, path.display(), "contains no words")
 }
 
 /// The largest text file the `text` workload reads (256 MiB: a whole book is under 1 MiB).

@@ -18,8 +18,9 @@ pub struct ZipfKeys {
 }
 
 impl ZipfKeys {
-    /// Keys of a Zipf(α) stream with `seed`; `shuffle` permutes ranks with a permutation drawn from it.
-    pub fn new(alpha: f64, keys: u64, shuffle: bool, seed: u64) -> Result<Self, ConfigError> {
+    /// Checks the settings of [`ZipfKeys::new`] without building anything (no permutation, no
+    /// sampler): the errors `new` would return.
+    pub fn check(alpha: f64, keys: u64, shuffle: bool) -> Result<(), ConfigError> {
         if !(alpha.is_finite() && alpha >= 0.0) {
             return Err(ConfigError::invalid(
                 "workload.alpha",
@@ -30,7 +31,7 @@ impl ZipfKeys {
         if keys == 0 {
             return Err(ConfigError::invalid("workload.keys", keys, "must be > 0"));
         }
-        // The permutation below holds every key.
+        // The permutation `new` draws holds every key.
         if shuffle && keys > MAX_SHUFFLED_KEYS {
             return Err(ConfigError::invalid(
                 "workload.keys",
@@ -38,11 +39,18 @@ impl ZipfKeys {
                 format!("must be at most {MAX_SHUFFLED_KEYS} with shuffle_keys"),
             ));
         }
+        // O(1): the sampler's constants, not a table.
+        if alpha > 0.0 {
+            zipf_sampler(keys, alpha)?;
+        }
+        Ok(())
+    }
+
+    /// Keys of a Zipf(α) stream with `seed`; `shuffle` permutes ranks with a permutation drawn from it.
+    pub fn new(alpha: f64, keys: u64, shuffle: bool, seed: u64) -> Result<Self, ConfigError> {
+        Self::check(alpha, keys, shuffle)?;
         let zipf = if alpha > 0.0 {
-            Some(
-                Zipf::new(keys as f64, alpha)
-                    .map_err(|e| ConfigError::invalid("workload.alpha", alpha, e.to_string()))?,
-            )
+            Some(zipf_sampler(keys, alpha)?)
         } else {
             None
         };
@@ -81,6 +89,11 @@ impl KeySource for ZipfKeys {
     }
 }
 
+/// The Zipf(α) sampler over ranks `1..=keys`.
+fn zipf_sampler(keys: u64, alpha: f64) -> Result<Zipf<f64>, ConfigError> {
+    Zipf::new(keys as f64, alpha).map_err(|e| ConfigError::invalid("workload.alpha", alpha, e.to_string()))
+}
+
 /// Zipf keys whose (α, keys) changes every `shift_interval_ms` of event time, cycling through the phases.
 /// Each phase has its own seed (and permutation with `shuffle_keys`), so the hot keys move too.
 #[derive(Debug, Clone)]
@@ -90,8 +103,9 @@ pub struct ZipfSequenceKeys {
 }
 
 impl ZipfSequenceKeys {
-    /// The keys of `config.phases`.
-    pub fn new(config: &WorkloadConfig) -> Result<Self, ConfigError> {
+    /// Checks the settings of [`ZipfSequenceKeys::new`] without building any phase: the errors `new`
+    /// would return.
+    pub fn check(config: &WorkloadConfig) -> Result<(), ConfigError> {
         if config.phases.is_empty() {
             return Err(ConfigError::invalid(
                 "workload.phases",
@@ -115,6 +129,15 @@ impl ZipfSequenceKeys {
                 format!("must be at most {MAX_SHUFFLED_KEYS} with shuffle_keys"),
             ));
         }
+        config
+            .phases
+            .iter()
+            .try_for_each(|p| ZipfKeys::check(p.alpha, p.keys, config.shuffle_keys))
+    }
+
+    /// The keys of `config.phases`.
+    pub fn new(config: &WorkloadConfig) -> Result<Self, ConfigError> {
+        Self::check(config)?;
         let phases = config
             .phases
             .iter()
