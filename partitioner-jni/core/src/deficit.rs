@@ -170,12 +170,27 @@ impl SmoothSchedule {
     /// Unrolls the deficit rule from zero history for `length` records (at least 1).
     pub fn new(target: &[f64], length: usize) -> Self {
         let length = length.max(1);
-        let mut counts = vec![0u32; target.len()];
+        // Only workers with a share are ever picked, and `pick` keeps their order on ties, so the rule
+        // unrolls over them alone: a table row of P workers is mostly zeros (P = 32 768 made this cost
+        // P × length before).
+        let (workers, shares): (Vec<u32>, Vec<f64>) = target
+            .iter()
+            .enumerate()
+            .filter(|&(_, &p)| p != 0.0)
+            .map(|(w, &p)| (w as u32, p))
+            .unzip();
+        if workers.is_empty() {
+            return Self {
+                sequence: vec![0; length],
+                cursor: 0,
+            };
+        }
+        let mut counts = vec![0u32; shares.len()];
         let mut sequence = Vec::with_capacity(length);
         for _ in 0..length {
-            let w = pick(target, &counts);
-            counts[w] += 1;
-            sequence.push(w as u32);
+            let k = pick(&shares, &counts);
+            counts[k] += 1;
+            sequence.push(workers[k]);
         }
         Self { sequence, cursor: 0 }
     }
@@ -223,6 +238,26 @@ pub fn schedule_length(width: usize) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The schedule is the deficit rule over the whole row, zeros included: what `new` skips cannot
+    /// change a pick.
+    #[test]
+    fn schedule_skipping_zero_shares_is_the_rule_over_the_whole_row() {
+        let mut row = vec![0.0; 300];
+        for (w, share) in [(3, 0.5), (17, 0.25), (18, 0.125), (299, 0.125)] {
+            row[w] = share;
+        }
+        let mut counts = vec![0u32; row.len()];
+        let plain: Vec<u32> = (0..2000)
+            .map(|_| {
+                let w = pick(&row, &counts);
+                counts[w] += 1;
+                w as u32
+            })
+            .collect();
+        assert_eq!(SmoothSchedule::new(&row, 2000).sequence, plain);
+        assert_eq!(SmoothSchedule::new(&[0.0; 5], 3).sequence, vec![0, 0, 0]);
+    }
 
     // The prototype's deficit-rule example (its Java router picks these workers).
     #[test]
