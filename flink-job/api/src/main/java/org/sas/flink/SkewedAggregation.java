@@ -87,9 +87,16 @@ import java.util.function.Supplier;
  * libsas_router_jni.so} through {@code org.sas.nativeloader.NativeRouter}, whose jar belongs in Flink's
  * {@code lib/} ({@code docs/flink-api.md}). The workers run at parallelism and max parallelism P. The
  * router records how many records it sent to each worker in the {@code Histogram} accumulator {@link
- * #recordsPerWorkerAccumulator}. Its own state is not checkpointed yet: after a restore it starts cold,
- * which changes balance only (a splitting router's results are merged; a non-splitting one maps a key to
- * the same worker every time).
+ * #recordsPerWorkerAccumulator}.
+ *
+ * <p><b>Checkpoints.</b> Each router's state (what it has learned, the routing table in force) is part of
+ * every checkpoint: operator state of the router operator (uid {@code UID-router} with {@link #uid}), a list
+ * state named {@code router-state} holding one entry per subtask. After a failover or a restart from a
+ * savepoint with the same router parallelism, each router resumes where the checkpoint left it; the routers
+ * that did are counted in the accumulator {@link #routerStatesRestoredAccumulator}. After a rescale a
+ * subtask that gets exactly one entry restores it, others start cold (logged with the reason), as does a
+ * router whose entry was saved under another partitioner, P or setting it depends on. That changes balance
+ * only: results are exact either way.
  *
  * @param <T> the input records
  * @param <K> the key
@@ -335,7 +342,8 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
 
     /**
      * Sets the operators' uids ({@code UID-router}, {@code UID-partial}, {@code UID-merge} or {@code
-     * UID-aggregate}), for savepoints that survive changes to the job; unset, Flink generates them.
+     * UID-aggregate}), for savepoints that survive changes to the job; unset, Flink generates them. The
+     * routers' checkpointed state belongs to {@code UID-router}.
      *
      * @param uid the uids' prefix
      * @return this builder
@@ -356,6 +364,18 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
      */
     public static String recordsPerWorkerAccumulator(String name) {
         return name + ".records-per-worker";
+    }
+
+    /**
+     * {@return the name of the {@code Integer} accumulator counting the router subtasks of the aggregation
+     * {@code name} that resumed from a checkpointed router state: {@code name + ".router-states-restored"}}
+     * It counts the job's last execution attempt: 0 in a run without failover, the router parallelism after a
+     * failover in which every router resumed.
+     *
+     * @param name the aggregation's {@link #name}
+     */
+    public static String routerStatesRestoredAccumulator(String name) {
+        return name + ".router-states-restored";
     }
 
     /**
@@ -391,7 +411,7 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
 
         SingleOutputStreamOperator<Routed<T>> routed = input
                 .process(new KeyRouter<>(params.yaml, params.partitioner, params.workers, selector, hasher,
-                                recordsPerWorkerAccumulator(name)),
+                                recordsPerWorkerAccumulator(name), routerStatesRestoredAccumulator(name)),
                         Routed.typeInfo(inputType))
                 .name(name + "/router");
         int routers = routerParallelism > 0 ? routerParallelism : input.getParallelism();

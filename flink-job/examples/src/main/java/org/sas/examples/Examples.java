@@ -1,0 +1,58 @@
+package org.sas.examples;
+
+import org.apache.flink.api.common.functions.FlatMapFunction;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * The example jar's entry point: {@code Examples EXAMPLE [FLAGS]}, with EXAMPLE {@value WordCountText#NAME}
+ * or {@value KeyStreamFile#NAME} and the flags of {@link ExampleArgs}. Under {@code flink run} the job goes
+ * to that cluster; started with {@code java}, to a MiniCluster in this JVM. Prints the run's {@link Summary};
+ * exits with 1 when {@code --verify} found a difference, 2 on a bad command line.
+ */
+public final class Examples {
+
+    private Examples() {}
+
+    public static void main(String[] args) {
+        String example = args.length > 0 ? args[0] : "";
+        String[] flags = args.length > 0 ? Arrays.copyOfRange(args, 1, args.length) : args;
+        switch (example) {
+            case WordCountText.NAME: WordCountText.main(flags); break;
+            case KeyStreamFile.NAME: KeyStreamFile.main(flags); break;
+            default:
+                System.err.println("error: unknown example `" + example + "`; usage: Examples "
+                        + WordCountText.NAME + "|" + KeyStreamFile.NAME + " " + ExampleArgs.USAGE);
+                System.exit(2);
+        }
+    }
+
+    /** Parses the flags, runs example {@code name}, prints its summary and exits on a difference or bad flags. */
+    static void run(String name, Path defaultPath, FlatMapFunction<String, String> keysOfLine, String[] flags) {
+        ExampleArgs args;
+        try {
+            args = ExampleArgs.parse(flags, defaultPath);
+        } catch (IllegalArgumentException e) {
+            System.err.println("error: " + name + ": " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Summary summary;
+        try {
+            summary = KeyCounts.run(StreamExecutionEnvironment.getExecutionEnvironment(), args, name, keysOfLine);
+        } catch (IllegalArgumentException e) {
+            // SkewedAggregation.build refused the params: a bad partitioner, key or value, named in the message.
+            System.err.println("error: " + name + ": " + e.getMessage());
+            System.exit(2);
+            return;
+        } catch (Exception e) {
+            throw new IllegalStateException(name + ": the job failed", e);
+        }
+        System.out.print(summary);
+        if (args.verify && !summary.exact()) {
+            System.exit(1);
+        }
+    }
+}
