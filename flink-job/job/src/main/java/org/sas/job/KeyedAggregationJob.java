@@ -126,6 +126,10 @@ public final class KeyedAggregationJob {
             s.append(c).append(' ');
         }
         s.append(System.lineSeparator());
+        Integer taken = result.getAccumulatorResult(RouterFunction.LOAD_INTERVALS);
+        Integer dropped = result.getAccumulatorResult(RouterFunction.LOAD_INTERVALS_DROPPED);
+        s.append(String.format("worker loads   %d intervals taken, %d dropped (all routers)%n",
+                taken == null ? 0 : taken, dropped == null ? 0 : dropped));
         return s.toString();
     }
 }

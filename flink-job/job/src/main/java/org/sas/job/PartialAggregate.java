@@ -50,8 +50,9 @@ public class PartialAggregate<A> implements AggregateFunction<Event, Map<Long, A
     }
 
     /**
-     * Emits one {@link Partial} per key of a fired window. It runs on every worker's task, so it also
-     * starts the worker's {@link WorkerLoadSampler}.
+     * Emits one {@link Partial} per key of a fired window. It runs on every worker's task, so it can also
+     * start the worker's {@link WorkerLoadSampler}; the job's pipeline passes no sampler config, its
+     * {@code WorkerLoadOperator} samples the worker instead (for the sink and for the routers).
      */
     public static class Emit<A> extends ProcessWindowFunction<Map<Long, A>, Partial<A>, Integer, TimeWindow> {
         private static final long serialVersionUID = 1L;
@@ -59,13 +60,16 @@ public class PartialAggregate<A> implements AggregateFunction<Event, Map<Long, A
         private final WorkerLoadSampler.Config load;
         private transient WorkerLoadSampler sampler;
 
+        /** @param load how to sample the worker's load, or null for no sampler */
         public Emit(WorkerLoadSampler.Config load) {
             this.load = load;
         }
 
         @Override
         public void open(OpenContext openContext) {
-            sampler = WorkerLoadSampler.start(getRuntimeContext(), load);
+            if (load != null) {
+                sampler = WorkerLoadSampler.start(getRuntimeContext(), load);
+            }
         }
 
         @Override

@@ -32,6 +32,10 @@ import java.util.List;
  * so any router's state fits any subtask), one that gets none or several starts cold. A state that does
  * not fit the router (another partitioner, worker count or setting it depends on) also means a cold
  * start. Each case is logged; subtasks that restored are counted in {@value #STATES_RESTORED}.
+ *
+ * <p>Each load interval, {@link #endInterval} closes the router's interval with the workers' busy ratios
+ * (the {@link RouterOperator} hands them over, see {@code docs/flink-job.md}); the intervals taken and
+ * dropped are counted in {@value #LOAD_INTERVALS} and {@value #LOAD_INTERVALS_DROPPED}.
  */
 public class RouterFunction extends ProcessFunction<Event, Event> implements CheckpointedFunction {
 
@@ -45,12 +49,27 @@ public class RouterFunction extends ProcessFunction<Event, Event> implements Che
     /** Accumulator: router subtasks that resumed from a checkpointed state. */
     public static final String STATES_RESTORED = "router-states-restored";
 
+    /** Accumulator: intervals the routers closed with the workers' loads (summed over routers). */
+    public static final String LOAD_INTERVALS = "router-load-intervals";
+
+    /**
+     * Accumulator: intervals of worker loads the routers received and did not use: stale, repeated, or
+     * for a router on the agent link, which closes its intervals itself.
+     */
+    public static final String LOAD_INTERVALS_DROPPED = "router-load-intervals-dropped";
+
     private final JobParams params;
     private transient long router;
     private transient Histogram perWorker;
     private transient ListState<byte[]> routerState;
     /** The state handed back by {@link #initializeState}, applied in {@link #open}, where the router is made. */
     private transient byte[] restored;
+    /** Whether the router is on the agent link, which closes the router's intervals itself. */
+    private transient boolean linked;
+    /** The last interval whose loads the router took, or {@code Long.MIN_VALUE}. */
+    private transient long lastLoadInterval;
+    private transient IntCounter loadIntervals;
+    private transient IntCounter loadIntervalsDropped;
 
     public RouterFunction(JobParams params) {
         this.params = params;
@@ -82,6 +101,12 @@ public class RouterFunction extends ProcessFunction<Event, Event> implements Che
         IntCounter statesRestored = new IntCounter();
         getRuntimeContext().addAccumulator(WORKER_COUNTS, perWorker);
         getRuntimeContext().addAccumulator(STATES_RESTORED, statesRestored);
+        linked = NativeRouter.agentStatus(router).length > 0;
+        lastLoadInterval = Long.MIN_VALUE;
+        loadIntervals = new IntCounter();
+        loadIntervalsDropped = new IntCounter();
+        getRuntimeContext().addAccumulator(LOAD_INTERVALS, loadIntervals);
+        getRuntimeContext().addAccumulator(LOAD_INTERVALS_DROPPED, loadIntervalsDropped);
         if (restored != null) {
             try {
                 NativeRouter.restoreState(router, restored);
@@ -139,6 +164,41 @@ public class RouterFunction extends ProcessFunction<Event, Event> implements Che
         }
         perWorker.add(e.worker);
         out.collect(e);
+    }
+
+    /**
+     * Closes the router's interval with the workers' loads over load interval {@code interval} ({@code
+     * floor(epochMs / I)}, I = {@code agent.interval_ms}), if they are fresh: see {@link #takesLoads}. A
+     * router on the agent link takes none: it closes its intervals itself, with its record counts. Call on
+     * the task thread, between records.
+     *
+     * @param loads each worker's busy ratio over the interval (length P)
+     */
+    public void endInterval(long interval, double[] loads) {
+        if (router == 0) {
+            return;
+        }
+        long nowMs = System.currentTimeMillis();
+        if (linked || !takesLoads(interval, lastLoadInterval, nowMs, params.loadIntervalMs)) {
+            loadIntervalsDropped.add(1);
+            LOG.debug("router {} of {}: loads of interval {} not taken ({}; last taken {}, now in interval {})",
+                    subtask(), params.partitioner, interval, linked ? "on the agent link" : "stale or repeated",
+                    lastLoadInterval, Math.floorDiv(nowMs, params.loadIntervalMs));
+            return;
+        }
+        lastLoadInterval = interval;
+        NativeRouter.endInterval(router, loads);
+        loadIntervals.add(1);
+    }
+
+    /**
+     * Whether a router that last took the loads of interval {@code last} takes those of {@code interval}
+     * at wall time {@code nowMs}: only a later interval (nothing twice, nothing out of order), and only
+     * while the interval after it is under way, not once a newer interval has ended (then these loads
+     * are stale, and the router waits for the next ones).
+     */
+    static boolean takesLoads(long interval, long last, long nowMs, long intervalMs) {
+        return interval > last && Math.floorDiv(nowMs, intervalMs) <= interval + 1;
     }
 
     @Override

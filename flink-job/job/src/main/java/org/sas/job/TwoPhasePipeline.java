@@ -12,6 +12,7 @@ import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 
+import org.sas.job.loads.WorkerLoadOperator;
 import org.sas.job.metrics.AgentLoadSink;
 import org.sas.job.metrics.LogLoadSink;
 import org.sas.job.metrics.WorkerLoadSampler;
@@ -94,10 +95,12 @@ public final class TwoPhasePipeline {
         WatermarkStrategy<Event> watermarks =
                 WatermarkStrategy.<Event>forMonotonousTimestamps().withTimestampAssigner((e, t) -> e.ts);
 
+        // The router operator is a process() of RouterFunction that also takes the workers' loads from
+        // its coordinator each interval (docs/flink-job.md, "Worker loads reach the routers").
         DataStream<Event> routed = env.fromSource(source, watermarks, "workload")
                 .setParallelism(params.routers)
-                .process(new RouterFunction(params))
-                .name("router")
+                .transform("router", TypeInformation.of(Event.class),
+                        new RouterOperator.Factory(new RouterFunction(params), params.workers))
                 .uid("router")
                 .setParallelism(params.routers);
         routed = afterRouter.apply(routed);
@@ -116,12 +119,20 @@ public final class TwoPhasePipeline {
         if (atWorkers != perWorker) {
             perWorker = DataStreamUtils.reinterpretAsKeyedStream(atWorkers, byWorker);
         }
+        // Chained into each worker's task: samples the task's load for the sink and for the routers.
+        DataStream<Event> sampled = perWorker
+                .transform("worker-load", TypeInformation.of(Event.class),
+                        new WorkerLoadOperator.Factory(load, params.workers))
+                .uid("worker-load")
+                .setParallelism(params.workers)
+                .setMaxParallelism(params.workers);
+        perWorker = DataStreamUtils.reinterpretAsKeyedStream(sampled, byWorker);
         DataStream<Partial<A>> partials = perWorker
                 .window(SlidingEventTimeWindows.of(
                         Duration.ofMillis(params.windowMs), Duration.ofMillis(params.slideMs)))
                 .aggregate(
                         new PartialAggregate<>(task),
-                        new PartialAggregate.Emit<A>(load),
+                        new PartialAggregate.Emit<A>(null),
                         Types.MAP(Types.LONG, task.valueType()),
                         Types.MAP(Types.LONG, task.valueType()),
                         task.partialType())
