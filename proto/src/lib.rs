@@ -10,6 +10,22 @@
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     tonic::include_proto!("sas.v1");
+
+    impl Mask {
+        /// The mask of these worker ranges, in rank order (what both the routers' link and the agent send
+        /// for their `sas_router::mask::Mask`).
+        pub fn from_ranges(ranges: &[std::ops::Range<usize>]) -> Self {
+            Self {
+                ranges: ranges
+                    .iter()
+                    .map(|r| WorkerRange {
+                        start: r.start as u32,
+                        end: r.end as u32,
+                    })
+                    .collect(),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -346,17 +346,7 @@ fn open_reply(id: &str, spec: &SessionSpec, model_version: u64) -> pb::OpenSessi
     pb::OpenSessionReply {
         session_id: id.to_string(),
         model_version,
-        mask: Some(pb::Mask {
-            ranges: spec
-                .mask
-                .ranges()
-                .iter()
-                .map(|r| pb::WorkerRange {
-                    start: r.start as u32,
-                    end: r.end as u32,
-                })
-                .collect(),
-        }),
+        mask: Some(pb::Mask::from_ranges(spec.mask.ranges())),
         action_dim: spec.action_dim() as u32,
         observation_dim: spec.observation_dim() as u32,
     }

@@ -27,16 +27,7 @@ pub(crate) fn open_request(
         } as i32,
         hot_keys: config.hot_keys.count as u32,
         // The routers' own mask, so the agent acts on exactly the layout the routers decode.
-        mask: Some(pb::Mask {
-            ranges: mask
-                .ranges()
-                .iter()
-                .map(|r| pb::WorkerRange {
-                    start: r.start as u32,
-                    end: r.end as u32,
-                })
-                .collect(),
-        }),
+        mask: Some(pb::Mask::from_ranges(mask.ranges())),
         mask_alpha: config.hot_keys.alpha,
         mode: match agent.mode {
             LinkMode::Serve => pb::SessionMode::Serve,
