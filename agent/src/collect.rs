@@ -6,6 +6,11 @@
 //! `(obs before the step, that action, reward, obs after, truncated at episode ends)`: the same pairing
 //! as the prototype's log scraper (observation of interval i−1, routing and reward of interval i), but from
 //! structured data and the shared feature code.
+//!
+//! The bandit finds its hot keys as the world's routers do (`hot_key_mode`, online by default), so on a
+//! key file, a text or shuffled ids it explores the stream's real hot keys, rank by rank in the mask's
+//! layout; a step in which no key is hot yet (the detector's first revision comes after
+//! `tick_records` records) records an all-zero action: every hot row dropped, all records hashed.
 
 use crate::env::sim::{SimConfig, SimError, Simulator, initial_imbalance};
 use crate::env::{EnvError, Environment};
@@ -158,6 +163,9 @@ pub fn run(config: &CollectConfig) -> Result<CollectSummary, CollectError> {
 mod tests {
     use super::*;
     use crate::offline::DatasetReader;
+    use sas_router::hot_keys::OnlineHotKeyConfig;
+    use sas_router::partitioner::HotKeyMode;
+    use sas_router::workload::WorkloadConfig;
 
     #[test]
     fn collects_a_readable_dataset_with_truncated_episodes() {
@@ -169,6 +177,11 @@ mod tests {
                 episode_length: 4,
                 capacity_spread: 0.3,
                 seed: 3,
+                // Online hot keys (the default) are found by the warm-up step: a revision every 1000 records.
+                online_hot_keys: OnlineHotKeyConfig {
+                    tick_records: 1000,
+                    ..Default::default()
+                },
                 ..SimConfig::default()
             },
             steps: 10,
@@ -201,6 +214,73 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(other, data);
+    }
+
+    /// A key file of 10 000 lines: `a` is 30 % of them, `b` 15 %, the rest cycle through 2000 rare keys.
+    fn key_file(dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("keys.txt");
+        let lines: Vec<String> = (0..10_000)
+            .map(|i| match i % 100 {
+                0..30 => "a".to_string(),
+                30..45 => "b".to_string(),
+                _ => format!("rare-{}", i % 2000),
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    }
+
+    /// Issue #14 item 4: on real keys the behaviour policy is a real one. With online hot keys (the
+    /// default) it finds the file's hot keys and explores their mask ranges; with the static shortcut it
+    /// found none (keys are hashes, not ranks), recorded all-zero actions and balanced like `hash`.
+    #[test]
+    fn a_key_file_is_collected_with_its_hot_keys_found_online() {
+        let dir = tempfile::tempdir().unwrap();
+        let collect = |mode: HotKeyMode, out: &str| {
+            let config = CollectConfig {
+                sim: SimConfig {
+                    workers: 8,
+                    records_per_step: 20_000,
+                    episode_length: 4,
+                    seed: 3,
+                    workload: Some(WorkloadConfig {
+                        kind: "file".into(),
+                        path: Some(key_file(dir.path())),
+                        ..WorkloadConfig::default()
+                    }),
+                    hot_key_mode: mode,
+                    ..SimConfig::default()
+                },
+                steps: 6,
+                out: dir.path().join(out),
+                progress: false,
+            };
+            let summary = run(&config).unwrap();
+            let data: Vec<Transition> = DatasetReader::open(&config.out)
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (summary, data)
+        };
+        let (online, data) = collect(HotKeyMode::Online, "online");
+        assert!(
+            data.iter().all(|t| t.action.contains(&1.0)),
+            "an action without routing"
+        );
+        let (ranks, ranked_data) = collect(HotKeyMode::Static, "static");
+        assert!(ranked_data.iter().all(|t| t.action.iter().all(|&a| a == 0.0)));
+        // Hashed, `a` alone puts 30 % of the records on one worker of 8 (λ of busy time ≥ 1.4).
+        assert!(
+            ranks.behaviour_imbalance > 1.4,
+            "static: {}",
+            ranks.behaviour_imbalance
+        );
+        assert!(
+            online.behaviour_imbalance < ranks.behaviour_imbalance / 3.0,
+            "online λ {}, static λ {}",
+            online.behaviour_imbalance,
+            ranks.behaviour_imbalance
+        );
     }
 
     #[test]

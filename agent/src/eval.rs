@@ -14,7 +14,9 @@
 
 use indicatif::ProgressBar;
 use sas_router::fast_map::{KeyMap, KeySet};
+use sas_router::hot_keys::DEFAULT_ENTER_WORKER_SHARE;
 use sas_router::limits::MAX_EVAL_RECORDS;
+use sas_router::mask::Mask;
 use sas_router::metrics::{imbalance, nmad};
 use sas_router::params::Params;
 use sas_router::partitioner::{Partitioner, RouterConfig, build};
@@ -218,6 +220,119 @@ fn evaluate(
     }
 }
 
+/// Decimal places measured shares are rounded to: the mask [`measure_hot_keys`] reports is drawn from
+/// the rounded shares, so the printed `router.hot_keys.shares` gives exactly that mask.
+pub const SHARE_DECIMALS: i32 = 6;
+
+/// The share of a stream each hot rank takes, and the mask drawn from it. Field names are the `--json`
+/// contract of `sas-agent measure-hot-keys`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HotKeyReport {
+    /// Workers P the detector's thresholds are for.
+    pub workers: u32,
+    /// Hot ranks K (`router.hot_keys.count`).
+    pub hot_keys: usize,
+    /// Records of the stream read.
+    pub records: u64,
+    /// Records measured: those after the detector's first revision of its hot set.
+    pub measured_records: u64,
+    /// Per rank, the share of the measured records routed under it ([`SHARE_DECIMALS`] places): the
+    /// `router.hot_keys.shares` of params.
+    pub shares: Vec<f64>,
+    /// The key holding each rank at the end of the stream (`null`: a free rank).
+    pub keys: Vec<Option<u64>>,
+    /// The mask the shares give.
+    pub mask: MaskSummary,
+    /// The Zipf exponent the mask assumes without shares (`router.hot_keys.alpha`).
+    pub alpha: f64,
+    /// The mask that exponent gives, for comparison.
+    pub alpha_mask: MaskSummary,
+}
+
+/// A mask, as reports print it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaskSummary {
+    /// True hot keys (ranges).
+    pub true_hot_keys: usize,
+    /// The action dimension A.
+    pub action_dim: usize,
+    /// `[start, end)` worker range of each true hot key, by rank.
+    pub ranges: Vec<[usize; 2]>,
+}
+
+impl From<&Mask> for MaskSummary {
+    fn from(mask: &Mask) -> Self {
+        Self {
+            true_hot_keys: mask.true_hot_keys(),
+            action_dim: mask.action_dim(),
+            ranges: mask.ranges().iter().map(|r| [r.start, r.end]).collect(),
+        }
+    }
+}
+
+/// Measures the first `records` records of `workload` with the router core's online hot-key detector
+/// (`router.hot_keys.count` ranks, `router.hot_keys.online` settings, thresholds for `router.workers`),
+/// whatever `router.hot_keys.mode` says: the share of the stream each rank takes, and the mask those
+/// shares give. `router.hot_keys.shares`, if set, is not read.
+///
+/// # Errors
+/// [`EvalError`] naming the bad setting: the stream, the detector, `records` = 0, a stream shorter than
+/// one revision of the hot set.
+pub fn measure_hot_keys(
+    workload: &WorkloadConfig,
+    records: u64,
+    router: &RouterConfig,
+) -> Result<HotKeyReport, EvalError> {
+    if records == 0 {
+        return Err(EvalError::Invalid {
+            key: "records",
+            value: "0".into(),
+            reason: "must be > 0",
+        });
+    }
+    let mut hot = router.hot_keys.clone();
+    hot.shares.clear();
+    let alpha_mask = hot.mask(router.workers)?;
+    let stream = Workload::new(workload)?;
+    let measured = hot.measure_shares(
+        router.workers,
+        stream.iter().take(records as usize).map(|r| r.key),
+    )?;
+    if measured.shares.iter().all(|&s| s == 0.0) {
+        let enter = hot
+            .online
+            .enter
+            .unwrap_or(DEFAULT_ENTER_WORKER_SHARE / f64::from(router.workers));
+        return Err(EvalError::Config(ConfigError::invalid(
+            "hot_keys.online.enter",
+            enter,
+            format!(
+                "no key of the {records} records reached it, so nothing is hot at P = {} and there are \
+                 no shares to draw a mask from (lower it, or measure for more workers)",
+                router.workers
+            ),
+        )));
+    }
+    let scale = 10f64.powi(SHARE_DECIMALS);
+    hot.shares = measured
+        .shares
+        .iter()
+        .map(|s| (s * scale).round() / scale)
+        .collect();
+    let mask = hot.mask(router.workers)?;
+    Ok(HotKeyReport {
+        workers: router.workers,
+        hot_keys: hot.count,
+        records,
+        measured_records: measured.records,
+        shares: hot.shares,
+        keys: measured.keys,
+        mask: MaskSummary::from(&mask),
+        alpha: hot.alpha,
+        alpha_mask: MaskSummary::from(&alpha_mask),
+    })
+}
+
 /// Index ranges of consecutive records sharing a metric window (records are in event-time order).
 fn split_windows(records: &[Record], window_ms: u64) -> Vec<std::ops::Range<usize>> {
     let mut windows = Vec::new();
@@ -339,6 +454,79 @@ mod tests {
         assert_eq!(records[1000].key, sas_router::hashing::word_key("user-0"));
         // Past the end the file starts over.
         assert_eq!(records[2000].key, records[0].key);
+    }
+
+    /// Issue #14 item 4: the mask is drawn from measured shares, not from an assumed exponent. On
+    /// shuffled Zipf(1.5) ids the detector's ranks take the Zipf shares of the top ranks, and the
+    /// reported mask is the one those (rounded) shares give in params.
+    #[test]
+    fn measured_shares_are_the_top_ranks_shares_and_draw_the_mask() {
+        let workload = WorkloadConfig {
+            alpha: 1.5,
+            keys: 10_000,
+            shuffle_keys: true,
+            seed: 3,
+            ..Default::default()
+        };
+        let router = RouterConfig {
+            workers: 8,
+            ..Default::default()
+        };
+        let report = measure_hot_keys(&workload, 300_000, &router).unwrap();
+        assert_eq!(
+            (report.workers, report.hot_keys, report.records),
+            (8, 10, 300_000)
+        );
+        assert_eq!(report.measured_records, 300_000 - 16_384 + 1);
+        let zipf = sas_router::mask::zipf_popularity(1.5, 10_000);
+        for rank in 0..3 {
+            assert!(
+                (report.shares[rank] - zipf[rank]).abs() < 0.01,
+                "rank {rank}: measured {:?}, Zipf {:?}",
+                report.shares,
+                &zipf[..10]
+            );
+        }
+        // Ranks whose key is below the entry threshold 1/(5P) = 2.5 % stay free (the tenth key has
+        // 1.2 %): no share.
+        assert_eq!(report.shares[9], 0.0);
+        assert_eq!(report.keys[9], None);
+        let mut params = router.hot_keys.clone();
+        params.shares = report.shares.clone();
+        assert_eq!(report.mask, MaskSummary::from(&params.mask(8).unwrap()));
+        let assumed = sas_router::mask::Mask::zipf(8, 1.5, 10, 0, 0).unwrap();
+        assert_eq!(report.alpha_mask, MaskSummary::from(&assumed));
+        // Rounding keeps every digit the mask can see.
+        assert!(
+            report
+                .shares
+                .iter()
+                .all(|s| (s * 1e6 - (s * 1e6).round()).abs() < 1e-6)
+        );
+    }
+
+    #[test]
+    fn a_stream_shorter_than_one_revision_measures_nothing() {
+        let router = RouterConfig {
+            workers: 8,
+            ..Default::default()
+        };
+        let e = measure_hot_keys(&WorkloadConfig::default(), 1000, &router).unwrap_err();
+        assert!(e.to_string().contains("hot_keys.online.tick_records"), "{e}");
+        let e = measure_hot_keys(&WorkloadConfig::default(), 0, &router).unwrap_err();
+        assert!(e.to_string().contains("`records`"), "{e}");
+        // Uniform keys: none reaches the entry threshold, so there is nothing to measure.
+        let uniform = WorkloadConfig {
+            alpha: 0.0,
+            ..Default::default()
+        };
+        let e = measure_hot_keys(&uniform, 50_000, &router)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`hot_keys.online.enter` = 0.025") && e.contains("nothing is hot at P = 8"),
+            "{e}"
+        );
     }
 
     #[test]

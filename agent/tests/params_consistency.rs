@@ -5,7 +5,7 @@
 use sas_agent::env::sim::SimConfig;
 use sas_agent::eval::{self, EvalConfig};
 use sas_router::params::Params;
-use sas_router::partitioner::SasPartitioner;
+use sas_router::partitioner::{DaltonOffline, HotKeyMode, SasPartitioner};
 use sas_router::workload::WorkloadConfig;
 use std::path::{Path, PathBuf};
 
@@ -115,6 +115,9 @@ fn the_simulator_models_the_world_of_every_params_file() {
         let ours = SasPartitioner::new(&sim.router_config()).unwrap();
         let theirs = SasPartitioner::new(&job).unwrap();
         assert_eq!(ours.mask(), theirs.mask(), "{name}: mask (the action layout)");
+        // The behaviour policy of offline collection shares that layout, in the job and the simulator.
+        let behaviour = DaltonOffline::new(&sim.router_config()).unwrap();
+        assert_eq!(behaviour.mask(), theirs.mask(), "{name}: dalton-offline's mask");
     }
     assert!(generated >= 4, "only {generated} params files have the generated stream");
     assert!(replayed >= 1, "no params file has a replayed stream");
@@ -167,4 +170,53 @@ fn the_flink_job_sees_the_values_the_other_tools_see() {
             );
         }
     }
+}
+
+/// Issue #14 item 4: online hot keys are the default everywhere; `static` (key id = rank) is a
+/// benchmark-only shortcut, so a shipped params file may set it only over a stream whose ids are ranks
+/// (the unshuffled generated Zipf), and must say why in a comment.
+#[test]
+fn shipped_params_run_online_hot_keys_unless_a_benchmark_needs_ranks() {
+    for path in params_files() {
+        let p = load(&path);
+        let name = path.display();
+        if p.router.hot_keys.mode == HotKeyMode::Online {
+            continue;
+        }
+        let w = &p.workload;
+        assert!(
+            matches!(w.kind.as_str(), "zipf" | "zipf-sequence" | "zipf-drifting-key") && !w.shuffle_keys,
+            "{name}: static hot keys over a stream whose key ids are not ranks"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = text.lines().find(|l| l.contains("mode: static")).unwrap_or_default();
+        assert!(line.contains('#'), "{name}: `mode: static` without a comment saying why: {line}");
+    }
+}
+
+/// The mask from measured shares (`router.hot_keys.shares`) is the one every tool draws: the routers and
+/// the behaviour policy of the job, the evaluator's, and the simulator's, and it is not Zipf's.
+#[test]
+fn measured_shares_give_every_tool_the_same_mask() {
+    let yaml = "task: wordcount\npartitioner: saspartitioner\nworkers: 16\nrecords: 100000\nseed: 3\n\
+                workload: {kind: zipf, shuffle_keys: true, keys: 10000}\n\
+                router: {hot_keys: {count: 5, shares: [0.2, 0.2, 0.15, 0.1, 0.05]}}\n";
+    let p = Params::parse(yaml, "shares.yaml").unwrap();
+    let job = p.router_config();
+    assert_eq!(job.hot_keys.mode, HotKeyMode::Online);
+    let mask = job.hot_keys.mask(16).unwrap();
+    let mut assumed = job.hot_keys.clone();
+    assumed.shares.clear();
+    assert_ne!(mask, assumed.mask(16).unwrap(), "the shares should give another mask than Zipf(1.5)");
+
+    let eval = EvalConfig::from_params(&p, eval::all_partitioners(), false);
+    let sim = SimConfig::from_params(&p, 100).unwrap();
+    for (tool, config) in [("job", &job), ("evaluator", &eval.router), ("simulator", &sim.router_config())] {
+        assert_eq!(SasPartitioner::new(config).unwrap().mask(), &mask, "{tool}: saspartitioner");
+        assert_eq!(DaltonOffline::new(config).unwrap().mask(), &mask, "{tool}: dalton-offline");
+    }
+    // The simulator's own serialisation (what a collected dataset records as its producer) keeps them.
+    let json = serde_json::to_string(&sim).unwrap();
+    let back: SimConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.router_config().hot_keys.mask(16).unwrap(), mask);
 }

@@ -9,9 +9,10 @@
 //!   through the router (no per-step sampling of counts), so a key file's bursts reach the workers as
 //!   they happened; the stream never restarts (a key file cycles at its end).
 //! * **Routing.** [`Environment::step`] decodes the action into `saspartitioner`'s routing table (hot keys
-//!   follow the table, cold keys are hashed). Hot keys are static ranks, or with `hot_key_mode: online`
-//!   the heavy hitters the router core's online detector finds in the routed records, as in the live
-//!   router. [`Simulator::step_with_partitioner`] routes the step through any other [`Partitioner`]
+//!   follow the table, cold keys are hashed). Hot keys are the heavy hitters the router core's online
+//!   detector finds in the routed records, as in the live router (the default), or with
+//!   `hot_key_mode: static` the ranks `0..hot_keys` of the unshuffled generated stream.
+//!   [`Simulator::step_with_partitioner`] routes the step through any other [`Partitioner`]
 //!   instead (a behaviour policy collecting offline data).
 //! * **Workers.** Capacity `c_i` drawn from `[1 − s, 1 + s]` (seeded), times any `slow_worker` factor.
 //!   Worker i's demanded busy ratio is `d_i = u · (L_i / R) · (Σc / c_i)` for `L_i` of the step's `R`

@@ -500,9 +500,12 @@ mod tests {
         params_with(mode, "hash")
     }
 
+    /// Static hot keys (a test-only shortcut, as online detection is the routers' default): keys
+    /// `0..10` are hot with rank = key from the first record, so the tests can name them.
     fn params_with(mode: &str, fallback: &str) -> Params {
         let yaml = format!(
             "task: wordcount\npartitioner: saspartitioner\nworkers: 4\nrouters: 2\nrecords: 10\n\
+             router:\n  hot_keys:\n    mode: static\n\
              agent:\n  address: http://127.0.0.1:1\n  mode: {mode}\n  interval_ms: {INTERVAL}\n  \
              fallback_after_ms: {AFTER}\n  fallback: {fallback}\n"
         );
@@ -592,6 +595,40 @@ mod tests {
         assert_eq!(report.pair_counts.iter().sum::<u64>(), expected);
         assert_eq!(r.status().tables_applied, 0);
         assert_eq!(r.active_name(), "dalton-offline");
+    }
+
+    /// Issue #14 item 4: with online hot keys (the default) the behaviour policy of a collecting job finds
+    /// the stream's hot key whatever its id, and the link reports its pairs under the detector's rank.
+    #[test]
+    fn collect_mode_counts_the_pairs_of_online_hot_keys() {
+        let yaml = format!(
+            "task: wordcount\npartitioner: dalton-offline\nworkers: 4\nrouters: 2\nrecords: 10\n\
+             agent:\n  address: http://127.0.0.1:1\n  mode: collect\n  interval_ms: {INTERVAL}\n"
+        );
+        let p = Params::parse(&yaml, "t").unwrap();
+        let (mut r, clock, mut rx) = router_of(&p, "dalton-offline");
+        // Half the records are one key far from the static ranks, the rest distinct keys.
+        const HOT: u64 = 1 << 40;
+        let records = 20_000u64;
+        for i in 0..records {
+            r.route(if i % 2 == 0 { HOT } else { HOT + 1 + i }, 0);
+        }
+        clock.advance(INTERVAL);
+        route_n(&mut r, CHECK_EVERY);
+        let report = router_report(&mut rx);
+        // Found at the detector's first revision (record 16 384), then counted under rank 0.
+        let after_detection = (records - 16_384) / 2;
+        let stat = report
+            .hot_keys
+            .iter()
+            .find(|h| h.key == HOT)
+            .expect("the hot key's statistics");
+        assert_eq!(stat.rank, 0);
+        assert!(stat.count >= after_detection, "{stat:?}");
+        let mask = p.router_config().hot_keys.mask(4).unwrap();
+        assert_eq!(report.pair_counts.len(), mask.action_dim());
+        let pairs: u64 = report.pair_counts[..mask.ranges()[0].len()].iter().sum();
+        assert!(pairs >= after_detection, "{:?}", report.pair_counts);
     }
 
     #[test]

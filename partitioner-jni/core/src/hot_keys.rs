@@ -1,18 +1,26 @@
 //! Which keys are hot, and their rank (the row of the routing table and the slot of the mask they use).
 //!
-//! * **Static** (the prototype's convention, for parity): keys are popularity ranks, so key `k < K` is the
-//!   hot key of rank `k`.
-//! * **Online**: a [`SpaceSaving`] summary with exponential decay (a sliding window) finds the heavy
-//!   hitters of arbitrary keys. Every `tick_records` records the hot set is revised with hysteresis:
+//! * **Online** (the default): a [`SpaceSaving`] summary with exponential decay (a sliding window) finds
+//!   the heavy hitters of arbitrary keys. Every `tick_records` records the hot set is revised with hysteresis:
 //!   a key enters when its guaranteed share reaches `enter`, stays while its estimated share is at least
 //!   `exit` (< `enter`), and expires after `expiry_ticks` ticks below that. Ranks are sticky: two keys swap
 //!   ranks only when the lower one is more than `rank_hysteresis` more frequent, so routes do not churn.
+//! * **Static** (the prototype's convention, a benchmark-only shortcut): keys are popularity ranks, so key
+//!   `k < K` is the hot key of rank `k`. True of the unshuffled synthetic Zipf generator only.
+//!
+//! [`measure_rank_shares`] runs the online detector over a stream and measures the share each rank takes:
+//! the popularities the mask is drawn from (`hot_keys.shares`).
 
 use crate::error::{ConfigError, StateError};
 use crate::fast_map::KeyMap;
 use crate::space_saving::SpaceSaving;
 use crate::state::{StateReader, StateWriter};
 use serde::{Deserialize, Serialize};
+
+/// Default `enter`, as a fraction of one worker's fair share 1/P.
+pub const DEFAULT_ENTER_WORKER_SHARE: f64 = 0.2;
+/// Default `exit`, as a fraction of one worker's fair share 1/P.
+pub const DEFAULT_EXIT_WORKER_SHARE: f64 = 0.1;
 
 /// Settings of online heavy-hitter detection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,9 +30,12 @@ pub struct OnlineHotKeyConfig {
     pub capacity: usize,
     /// Records between two revisions of the hot set; the summary halves its counts at each.
     pub tick_records: u64,
-    /// Share of the (decayed) stream a key needs, as a lower bound, to become hot. `None`: 1/(2P).
+    /// Share of the (decayed) stream a key needs, as a lower bound, to become hot. `None`: 1/(5P), the
+    /// head threshold θ of D-/W-Choices (Nasir et al., ICDE 2016): a key with a fifth of a worker's fair
+    /// share is hot. (Half a worker's share, as before, left the ranks of real word streams empty at
+    /// P = 16: their hottest words take 1-8 % each, and it is their collisions that unbalance hashing.)
     pub enter: Option<f64>,
-    /// Share below which a hot key starts to expire. `None`: 1/(4P).
+    /// Share below which a hot key starts to expire. `None`: 1/(10P).
     pub exit: Option<f64>,
     /// Ticks a hot key may stay below `exit` before it loses its rank.
     pub expiry_ticks: u32,
@@ -142,8 +153,10 @@ struct Slot {
 impl OnlineHotKeys {
     /// A detector for `slots` hot ranks over `workers` workers.
     pub fn new(slots: usize, workers: usize, config: &OnlineHotKeyConfig) -> Result<Self, ConfigError> {
-        let enter = config.enter.unwrap_or(0.5 / workers as f64);
-        let exit = config.exit.unwrap_or(0.25 / workers as f64);
+        let enter = config
+            .enter
+            .unwrap_or(DEFAULT_ENTER_WORKER_SHARE / workers as f64);
+        let exit = config.exit.unwrap_or(DEFAULT_EXIT_WORKER_SHARE / workers as f64);
         if !(enter > 0.0 && enter <= 1.0) {
             return Err(ConfigError::invalid(
                 "hot_keys.online.enter",
@@ -331,6 +344,56 @@ impl OnlineHotKeys {
     }
 }
 
+/// What [`measure_rank_shares`] found: the share of the stream each hot rank took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankShares {
+    /// Per rank, the share of the measured records whose key held that rank when it was routed (the
+    /// load the rank's mask range has to carry); 0 for a rank no key reached.
+    pub shares: Vec<f64>,
+    /// Records measured: the stream after the detector's first revision (before it no key is hot).
+    pub records: u64,
+    /// The key holding each rank at the end of the stream (`None`: a free rank).
+    pub keys: Vec<Option<u64>>,
+}
+
+/// Runs `detector` over `keys` as a router runs it (each record counted, then its rank looked up) and
+/// measures the share of the records each rank took, from the first revision of the hot set on.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming `hot_keys.online.tick_records` when the stream ends before the first
+/// revision, so nothing could be measured.
+pub fn measure_rank_shares(
+    mut detector: OnlineHotKeys,
+    keys: impl IntoIterator<Item = u64>,
+) -> Result<RankShares, ConfigError> {
+    let mut counts = vec![0u64; detector.slots.len()];
+    let (mut seen, mut measured) = (0u64, 0u64);
+    for key in keys {
+        detector.observe(key);
+        seen += 1;
+        // Before the first tick the hot set is empty whatever the stream holds: not a measurement.
+        if seen < detector.tick_records {
+            continue;
+        }
+        measured += 1;
+        if let Some(&rank) = detector.ranks.get(&key) {
+            counts[rank as usize] += 1;
+        }
+    }
+    if measured == 0 {
+        return Err(ConfigError::invalid(
+            "hot_keys.online.tick_records",
+            detector.tick_records,
+            format!("is more than the {seen} records of the stream: no hot set to measure"),
+        ));
+    }
+    Ok(RankShares {
+        shares: counts.iter().map(|&c| c as f64 / measured as f64).collect(),
+        records: measured,
+        keys: detector.ranked(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +456,38 @@ mod tests {
         assert_eq!(d.ranked()[1], Some(1));
         feed(&mut d, 5000, &[(2, 40), (3, 20)], &mut cold);
         assert_eq!(d.ranked(), vec![Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn measured_rank_shares_are_the_hot_keys_shares() {
+        // Key 42 takes 30 % of the records, 7 takes 15 %, 99 takes 8 %, the rest are distinct.
+        let mut keys = Vec::new();
+        let mut cold = 0;
+        for i in 0..20_000u64 {
+            let slot = i % 100;
+            keys.push(match slot {
+                0..30 => 42,
+                30..45 => 7,
+                45..53 => 99,
+                _ => {
+                    cold += 1;
+                    1_000_000 + cold
+                }
+            });
+        }
+        let m = measure_rank_shares(detector(3), keys.iter().copied()).unwrap();
+        // Measured from the first revision (record 1000) on; from then on each hot key is found.
+        assert_eq!(m.records, 19_001);
+        assert_eq!(m.keys, vec![Some(42), Some(7), Some(99)]);
+        for (got, want) in m.shares.iter().zip([0.30, 0.15, 0.08]) {
+            assert!((got - want).abs() < 0.002, "{:?}", m.shares);
+        }
+        // A rank no key reaches measures 0.
+        let m = measure_rank_shares(detector(5), keys.iter().copied()).unwrap();
+        assert_eq!(m.shares[3..], [0.0, 0.0]);
+        // Shorter than one revision: nothing to measure.
+        let e = measure_rank_shares(detector(3), keys[..999].iter().copied()).unwrap_err();
+        assert!(e.to_string().contains("hot_keys.online.tick_records"), "{e}");
     }
 
     #[test]

@@ -21,18 +21,24 @@ fn stream(seed: u64) -> Vec<Record> {
         .collect()
 }
 
-/// Every configuration the contract is checked under: each name with P = 8, plus `saspartitioner` with
-/// online hot keys.
+/// Every configuration the contract is checked under: each name with P = 8 (online hot keys, the
+/// default), plus the two strategies with ranked hot keys under the static shortcut.
 fn cases() -> Vec<(&'static str, RouterConfig)> {
     let base = RouterConfig {
         workers: WORKERS,
         seed: 42,
         ..RouterConfig::default()
     };
+    assert_eq!(
+        base.hot_keys.mode,
+        HotKeyMode::Online,
+        "online hot keys are the default"
+    );
     let mut cases: Vec<_> = NAMES.iter().map(|&name| (name, base.clone())).collect();
-    let mut online = base.clone();
-    online.hot_keys.mode = HotKeyMode::Online;
-    cases.push(("saspartitioner", online));
+    let mut ranks = base.clone();
+    ranks.hot_keys.mode = HotKeyMode::Static;
+    cases.push(("saspartitioner", ranks.clone()));
+    cases.push(("dalton-offline", ranks));
     cases
 }
 
@@ -148,6 +154,7 @@ fn invalid_configs() -> Vec<(&'static str, RouterConfig)> {
         ),
         ("num_keys", with(&|c| c.num_keys = 0)),
         ("hot_keys.count", with(&|c| c.hot_keys.count = 0)),
+        ("hot_keys.shares", with(&|c| c.hot_keys.shares = vec![0.5])),
         ("choices.theta", with(&|c| c.choices.theta = Some(1.5))),
         ("choices.theta", with(&|c| c.choices.theta = Some(0.0))),
         ("choices.capacity", with(&|c| c.choices.capacity = 0)),
@@ -205,20 +212,62 @@ fn strategy_specific_settings_are_rejected_by_the_strategies_that_use_them() {
     );
     assert!(build("hash", &one_worker).is_ok());
 
-    // Online hot keys: the detector's thresholds.
+    // Online hot keys (the default): the detector's thresholds, for both strategies that run it.
     let mut online = RouterConfig {
         workers: WORKERS,
         ..RouterConfig::default()
     };
-    online.hot_keys.mode = HotKeyMode::Online;
-    online.hot_keys.online.enter = Some(2.0);
-    let err = build("saspartitioner", &online).expect_err("enter = 2");
-    assert!(err.to_string().contains("hot_keys.online.enter"), "{err}");
+    for name in ["saspartitioner", "dalton-offline"] {
+        online.hot_keys.online.enter = Some(2.0);
+        let err = build(name, &online).expect_err("enter = 2");
+        assert!(err.to_string().contains("hot_keys.online.enter"), "{name}: {err}");
 
-    online.hot_keys.online.enter = None;
-    online.hot_keys.online.capacity = 3;
-    let err = build("saspartitioner", &online).expect_err("capacity < count");
-    assert!(err.to_string().contains("hot_keys.online.capacity"), "{err}");
+        online.hot_keys.online.enter = None;
+        online.hot_keys.online.capacity = 3;
+        let err = build(name, &online).expect_err("capacity < count");
+        assert!(
+            err.to_string().contains("hot_keys.online.capacity"),
+            "{name}: {err}"
+        );
+        online.hot_keys.online.capacity = 256;
+    }
+
+    // Measured shares: one per hot key, each a share, together part of one stream.
+    let mut shares = RouterConfig {
+        workers: WORKERS,
+        ..RouterConfig::default()
+    };
+    for (bad, expected) in [
+        (
+            vec![0.3, 0.2],
+            "must have one share per hot key (`hot_keys.count` = 10)",
+        ),
+        (
+            vec![0.3, 0.2, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, -0.01],
+            "-0.01 at rank 9",
+        ),
+        (
+            vec![0.3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+            "summing to",
+        ),
+        (vec![0.0; 10], "summing to 0"),
+        (vec![f64::NAN; 10], "NaN at rank 0"),
+    ] {
+        shares.hot_keys.shares = bad;
+        for name in ["saspartitioner", "dalton-offline"] {
+            let err = build(name, &shares).expect_err(expected);
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        key: "hot_keys.shares",
+                        ..
+                    }
+                ) && err.to_string().contains(expected),
+                "{name}: {err}"
+            );
+        }
+    }
 
     // The mask needs a positive Zipf exponent; every strategy rejects a bad one, naming its config key.
     let mut bad_alpha = RouterConfig {

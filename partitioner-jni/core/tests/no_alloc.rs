@@ -114,8 +114,9 @@ fn workload() -> Workload {
     .expect("valid workload")
 }
 
-/// Every configuration measured: each name in [`NAMES`], plus `saspartitioner` with online hot keys and
-/// with the deficit rule. FlexD refreshes every 2 s so that refreshes fall inside the measured stretch.
+/// Every configuration measured: each name in [`NAMES`] (online hot keys, the default), plus the
+/// strategies with ranked hot keys under the static shortcut, and `saspartitioner` with the deficit
+/// rule. FlexD refreshes every 2 s so that refreshes fall inside the measured stretch.
 fn cases() -> Vec<(String, &'static str, RouterConfig)> {
     let base = RouterConfig {
         workers: WORKERS,
@@ -131,13 +132,11 @@ fn cases() -> Vec<(String, &'static str, RouterConfig)> {
         .iter()
         .map(|&name| (name.to_string(), name, base.clone()))
         .collect();
-    let mut online = base.clone();
-    online.hot_keys.mode = HotKeyMode::Online;
-    cases.push((
-        "saspartitioner (online hot keys)".into(),
-        "saspartitioner",
-        online,
-    ));
+    let mut ranks = base.clone();
+    ranks.hot_keys.mode = HotKeyMode::Static;
+    for name in ["saspartitioner", "dalton-offline"] {
+        cases.push((format!("{name} (static hot keys)"), name, ranks.clone()));
+    }
     let mut deficit = base.clone();
     deficit.saspartitioner.hot_routing = HotRouting::Deficit;
     cases.push(("saspartitioner (deficit rule)".into(), "saspartitioner", deficit));

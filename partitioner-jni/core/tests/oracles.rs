@@ -4,7 +4,7 @@
 use sas_router::hashing::{hash_int_partition, reduce, seeded_hash64};
 use sas_router::metrics::imbalance;
 use sas_router::partitioner::{
-    DChoices, DaltonOriginal, HotKeyMode, HotRouting, RouterConfig, SasPartitioner,
+    DChoices, DaltonOffline, DaltonOriginal, HotKeyMode, HotRouting, RouterConfig, SasPartitioner,
 };
 use sas_router::workload::{Record, ZipfStream};
 use sas_router::{DecodeError, Partitioner, build};
@@ -27,6 +27,13 @@ fn config(workers: u32) -> RouterConfig {
         workers,
         ..RouterConfig::default()
     }
+}
+
+/// [`config`] with static hot keys (key k < K has rank k), so a test can address rank r through key r.
+fn ranked_config(workers: u32) -> RouterConfig {
+    let mut c = config(workers);
+    c.hot_keys.mode = HotKeyMode::Static;
+    c
 }
 
 /// Routes every record and returns the worker of each.
@@ -460,7 +467,7 @@ fn dagreedy_and_flexd_hash_cold_keys_and_balance_hot_ones() {
 
 #[test]
 fn sas_static_hot_keys_stay_inside_their_mask_ranges() {
-    let c = config(8);
+    let c = ranked_config(8);
     let records = zipf(1.5, 1000, false, 10_000, 13, 50_000);
     let mut sas = SasPartitioner::new(&c).unwrap();
     let ranges = sas.mask().ranges().to_vec();
@@ -494,7 +501,7 @@ fn action_with_row0(sas: &SasPartitioner, row0: &[f64]) -> Vec<f64> {
 
 #[test]
 fn sas_apply_action_reroutes_and_bad_actions_keep_the_old_table() {
-    let c = config(8);
+    let c = ranked_config(8);
     let mut sas = SasPartitioner::new(&c).unwrap();
     let range = sas.mask().ranges()[0].clone();
     assert!(range.len() > 1, "rank 0 should span several workers: {range:?}");
@@ -533,7 +540,7 @@ fn sas_apply_action_reroutes_and_bad_actions_keep_the_old_table() {
 #[test]
 fn sas_achieved_shares_match_the_table_row() {
     for routing in [HotRouting::Schedule, HotRouting::Deficit] {
-        let mut c = config(8);
+        let mut c = ranked_config(8);
         c.saspartitioner.hot_routing = routing;
         let mut sas = SasPartitioner::new(&c).unwrap();
         let width = sas.mask().ranges()[0].len();
@@ -568,8 +575,8 @@ fn sas_online_hot_keys_split_the_hottest_actual_key() {
         "shuffling should move the hottest key off the static ranks"
     );
 
-    let mut c = config(8);
-    c.hot_keys.mode = HotKeyMode::Online;
+    // Online hot keys are the default.
+    let c = config(8);
     let mut sas = SasPartitioner::new(&c).unwrap();
     let range = sas.mask().ranges()[0].clone();
     let workers = route_all(&mut sas, &records);
@@ -592,4 +599,92 @@ fn sas_online_hot_keys_split_the_hottest_actual_key() {
         .map(|(_, w)| w)
         .collect();
     assert_eq!(hashed.len(), 1, "hash sends one key to one worker");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// dalton-offline
+// ---------------------------------------------------------------------------------------------------------
+
+/// Routes `records` through `p`, closing an interval every `every` records, as a collecting job does.
+fn route_with_intervals(p: &mut dyn Partitioner, records: &[Record], every: usize) -> Vec<u32> {
+    let loads = vec![0.0; p.workers() as usize];
+    let mut out = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 && i % every == 0 {
+            p.end_interval(&loads);
+        }
+        out.push(p.route(r.key, r.ts_ms));
+    }
+    out
+}
+
+/// Issue #14 item 4: the behaviour policy of offline collection took keys `0..K` as its hot keys, so on
+/// shuffled ids (or any real keys) it found none and routed exactly like `hash`. With online hot keys (the
+/// default) it explores the keys that are hot in the stream: the hottest one spreads over its mask range
+/// and the record balance is far better than hash's.
+#[test]
+fn dalton_offline_explores_the_hot_keys_of_shuffled_ids() {
+    let records = zipf(1.5, 100_000, true, 100_000, 7, 200_000);
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    for r in &records {
+        *counts.entry(r.key).or_default() += 1;
+    }
+    let (&hottest, _) = counts.iter().max_by_key(|&(k, c)| (c, k)).unwrap();
+    assert!(
+        hottest >= 10,
+        "shuffling should move the hottest key off the static ranks"
+    );
+
+    let c = config(16);
+    let mut bandit = DaltonOffline::new(&c).unwrap();
+    let range = bandit.mask().ranges()[0].clone();
+    let workers = route_with_intervals(&mut bandit, &records, 25_000);
+    // After the detector's first revisions the hottest key holds rank 0 and stays inside its range.
+    let warm_up = 50_000;
+    assert_eq!(bandit.hot_rank(hottest), Some(0));
+    let hot: BTreeSet<u32> = records[warm_up..]
+        .iter()
+        .zip(&workers[warm_up..])
+        .filter(|(r, _)| r.key == hottest)
+        .map(|(_, &w)| w)
+        .collect();
+    assert!(hot.len() > 1, "the hottest key {hottest} stayed on {hot:?}");
+    assert!(
+        hot.iter().all(|&w| range.contains(&(w as usize))),
+        "the hottest key left its range {range:?}: {hot:?}"
+    );
+    // The behaviour action of the last interval records that routing, in the policy's action layout.
+    assert!(bandit.behaviour_action()[..range.len()].contains(&1.0));
+
+    let hashed = run("hash", &c, &records[warm_up..]);
+    let hash = count_imbalance(&hashed, 16);
+    let online = count_imbalance(&workers[warm_up..], 16);
+    assert!(
+        online < hash / 4.0,
+        "dalton-offline λ = {online}, hash λ = {hash}"
+    );
+    // The static shortcut on the same ids: no key of `0..K` is hot, so it balances like hash.
+    let mut ranked = DaltonOffline::new(&ranked_config(16)).unwrap();
+    let fixed = count_imbalance(
+        &route_with_intervals(&mut ranked, &records, 25_000)[warm_up..],
+        16,
+    );
+    assert!(
+        fixed > 0.9 * hash,
+        "static dalton-offline λ = {fixed}, hash λ = {hash}"
+    );
+}
+
+/// On the unshuffled generator the static shortcut and online detection find the same hot keys: the
+/// ranks agree once the detector has revised its hot set.
+#[test]
+fn dalton_offline_online_ranks_match_the_static_ranks_of_unshuffled_zipf() {
+    let records = zipf(1.5, 100_000, false, 100_000, 3, 100_000);
+    let mut bandit = DaltonOffline::new(&config(16)).unwrap();
+    route_with_intervals(&mut bandit, &records, 25_000);
+    let true_hot = bandit.mask().true_hot_keys();
+    for key in 0..true_hot as u64 {
+        assert_eq!(bandit.hot_rank(key), Some(key as usize), "key {key}");
+    }
+    assert_eq!(bandit.hot_rank(5_000), None);
 }

@@ -34,7 +34,7 @@ fn stream() -> Vec<Record> {
 }
 
 fn base() -> RouterConfig {
-    RouterConfig {
+    let mut config = RouterConfig {
         workers: WORKERS,
         seed: 42,
         // FlexD refreshes every 2 s: refreshes happen on both sides of the save.
@@ -43,21 +43,21 @@ fn base() -> RouterConfig {
             ..Default::default()
         },
         ..RouterConfig::default()
-    }
+    };
+    // Online hot keys (the default) revise their hot set every 4096 records: on both sides of the save.
+    config.hot_keys.online.tick_records = 4096;
+    config
 }
 
-/// Every name in [`NAMES`], plus `saspartitioner` with online hot keys and with the deficit rule (their
-/// state differs).
+/// Every name in [`NAMES`] (online hot keys), plus the strategies with ranked hot keys under the static
+/// shortcut, and `saspartitioner` with the deficit rule (their state differs).
 fn cases() -> Vec<(String, &'static str, RouterConfig)> {
     let mut cases: Vec<_> = NAMES.iter().map(|&n| (n.to_string(), n, base())).collect();
-    let mut online = base();
-    online.hot_keys.mode = HotKeyMode::Online;
-    online.hot_keys.online.tick_records = 4096;
-    cases.push((
-        "saspartitioner (online hot keys)".into(),
-        "saspartitioner",
-        online,
-    ));
+    let mut ranks = base();
+    ranks.hot_keys.mode = HotKeyMode::Static;
+    for name in ["saspartitioner", "dalton-offline"] {
+        cases.push((format!("{name} (static hot keys)"), name, ranks.clone()));
+    }
     let mut deficit = base();
     deficit.saspartitioner.hot_routing = HotRouting::Deficit;
     cases.push(("saspartitioner (deficit rule)".into(), "saspartitioner", deficit));
@@ -199,8 +199,10 @@ fn every_strategy_resumes_where_it_was_saved() {
             bytes.len()
         );
     }
+    cold_differs.sort_unstable();
     cold_differs.dedup();
-    let stateful: Vec<&str> = NAMES.iter().copied().filter(|n| !STATELESS.contains(n)).collect();
+    let mut stateful: Vec<&str> = NAMES.iter().copied().filter(|n| !STATELESS.contains(n)).collect();
+    stateful.sort_unstable();
     assert_eq!(cold_differs, stateful, "the strategies a cold start changes");
 }
 
@@ -242,8 +244,12 @@ fn a_state_under_another_setting_it_depends_on_is_refused_naming_it() {
     };
     let mut more_hot_keys = base();
     more_hot_keys.hot_keys.count = 12;
-    let mut online = base();
-    online.hot_keys.mode = HotKeyMode::Online;
+    let mut ranks = base();
+    ranks.hot_keys.mode = HotKeyMode::Static;
+    // Measured shares whose mask has 4 true hot keys, where Zipf(1.5) at P = 8 has 2.
+    let mut measured = base();
+    measured.hot_keys.shares = vec![0.2, 0.2, 0.2, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05];
+    assert_ne!(measured.hot_keys.mask(WORKERS), base().hot_keys.mask(WORKERS));
     let mut bigger_summary = base();
     bigger_summary.choices.capacity = 200;
     let cases = [
@@ -256,9 +262,15 @@ fn a_state_under_another_setting_it_depends_on_is_refused_naming_it() {
         ("saspartitioner", more_hot_keys, "hot_keys"),
         (
             "saspartitioner",
-            online,
-            "`hot_keys.mode` is static in the state, online here",
+            ranks.clone(),
+            "`hot_keys.mode` is online in the state, static here",
         ),
+        (
+            "dalton-offline",
+            ranks,
+            "`hot_keys.mode` is online in the state, static here",
+        ),
+        ("dalton-offline", measured, "(the mask's"),
         ("w-choices", bigger_summary, "the summary capacity"),
     ];
     for (name, config, expected) in cases {

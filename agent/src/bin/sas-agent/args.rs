@@ -5,16 +5,18 @@ use sas_agent::env::sim::SimConfig;
 use sas_learner::config::{CqlConfig, SacConfig};
 use std::path::PathBuf;
 
+/// The simulated world of `simulate` and `collect-sim`: a job's params file, or these flags.
 #[derive(Debug, Args)]
-pub(crate) struct SimulateArgs {
-    /// Simulate the world of a job's params file (workers, stream, hot keys, capacity factors), so the
-    /// checkpoint written by --out can be served to that job.
+pub(crate) struct WorldArgs {
+    /// Simulate the world of a job's params file (workers, stream, hot keys and mask, capacity
+    /// factors, seed), so what is trained or collected here fits that job.
     #[arg(long, conflicts_with_all = [
         "workers", "alpha", "capacity_spread", "workload", "path", "text", "shuffle_keys", "hot_key_mode",
+        "hot_key_shares",
     ])]
     pub(crate) params: Option<PathBuf>,
-    /// The stream (default: Zipf(--alpha) generated with key id = rank): `file` replays a key-stream
-    /// file (--path), `text` the words of a text (--text), each record in its order.
+    /// The stream (default: Zipf(--alpha) generated): `file` replays a key-stream file (--path), `text`
+    /// the words of a text (--text), each record in its order.
     #[arg(long, value_enum)]
     pub(crate) workload: Option<Workload>,
     /// Key-stream file of `--workload file`: one key per line.
@@ -26,19 +28,30 @@ pub(crate) struct SimulateArgs {
     /// Permute the Zipf key ids so they say nothing about popularity.
     #[arg(long)]
     pub(crate) shuffle_keys: bool,
-    /// How the simulated routers find hot keys (default: online for a file, a text or shuffled keys,
-    /// whose key ids are not ranks; static otherwise).
+    /// How the simulated routers find hot keys (default: online, as the routers' default; `static`, key
+    /// id = rank, is a benchmark-only shortcut for the unshuffled generated stream).
     #[arg(long, value_enum)]
     pub(crate) hot_key_mode: Option<HotKeys>,
+    /// Measured share of each hot rank, comma-separated (`sas-agent measure-hot-keys` prints them): the
+    /// mask is drawn from these instead of from --alpha, and there are as many hot keys as shares.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) hot_key_shares: Vec<f64>,
     /// Number of workers P.
     #[arg(long, default_value_t = SimConfig::default().workers)]
     pub(crate) workers: u32,
-    /// Zipf exponent α of the stream (and of the mask).
+    /// Zipf exponent α of the stream (and of the mask, without --hot-key-shares).
     #[arg(long, default_value_t = SimConfig::default().alpha)]
     pub(crate) alpha: f64,
     /// Worker capacities drawn from [1 − s, 1 + s].
     #[arg(long, default_value_t = SimConfig::default().capacity_spread)]
     pub(crate) capacity_spread: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// The world (a params file, or the stream, hot-key and worker flags).
+    #[command(flatten)]
+    pub(crate) world: WorldArgs,
     /// Draw each episode's utilisation from [0.7, this] (up to 1.5) instead of a fixed 0.7, so the
     /// policy sees the loads of a rate ramp.
     #[arg(long)]
@@ -59,7 +72,7 @@ pub(crate) struct SimulateArgs {
     /// Training steps.
     #[arg(long, default_value_t = 3000)]
     pub(crate) steps: u64,
-    /// Seed of the world and of the learner.
+    /// Seed of the world (with --params: the params' seed) and of the learner.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
     /// Steps of random actions first.
@@ -212,10 +225,11 @@ pub(crate) struct HealthArgs {
     pub(crate) addr: String,
 }
 
-/// `eval-routers`: the experiment is a params file (`--params`, default `params/eval-routers.yaml`,
-/// embedded in the binary); every other flag overrides one of its keys, as `--set KEY=VALUE` does.
+/// The experiment of `eval-routers` and `measure-hot-keys`: a params file (`--params`, default
+/// `params/eval-routers.yaml`, embedded in the binary); every other flag overrides one of its keys, as
+/// `--set KEY=VALUE` does.
 #[derive(Debug, Args)]
-pub(crate) struct EvalArgs {
+pub(crate) struct StreamArgs {
     /// Params file of the experiment to replay (default: the embedded `params/eval-routers.yaml`:
     /// 32 workers, Zipf 1.5 over 100 000 keys, 2 million records, seed 7).
     #[arg(long)]
@@ -241,28 +255,14 @@ pub(crate) struct EvalArgs {
     /// Seed of the stream and of every partitioner (`seed`).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// Comma-separated partitioner names (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) partitioners: Option<Vec<String>>,
     /// Records per second of event time (`workload.rate`).
     #[arg(long)]
     pub(crate) rate: Option<u64>,
-    /// Metric and aggregation window, ms of event time (`window_ms`).
-    #[arg(long)]
-    pub(crate) window_ms: Option<u64>,
-    /// Slide of the aggregation window, ms; also the hot interval of DAGreedy and Dalton (`slide_ms`).
-    #[arg(long)]
-    pub(crate) slide_ms: Option<u64>,
     /// Number of hot keys: rows of SaS routing tables, keys whose fragmentation is averaged
     /// (`router.hot_keys.count`).
     #[arg(long)]
     pub(crate) hot_keys: Option<usize>,
-    /// Hot-key detection of saspartitioner: static ranks or online heavy hitters
-    /// (`router.hot_keys.mode`).
-    #[arg(long, value_enum)]
-    pub(crate) hot_key_mode: Option<HotKeys>,
-    /// Permute key ids so they say nothing about popularity (`workload.shuffle_keys`; use with
-    /// --hot-key-mode online).
+    /// Permute key ids so they say nothing about popularity (`workload.shuffle_keys`).
     #[arg(long)]
     pub(crate) shuffle_keys: bool,
     /// Text file of the `text` workload (`workload.text_path`).
@@ -282,14 +282,11 @@ pub(crate) struct EvalArgs {
     /// `file` workload: the CSV has no header line; its first line is a record (`workload.csv_header`).
     #[arg(long)]
     pub(crate) csv_no_header: bool,
-    /// Print a JSON array instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
-impl EvalArgs {
-    /// The flags as `KEY=VALUE` overrides of the params, in flag order, then the `--set`s.
-    pub(crate) fn as_overrides(&self) -> Vec<String> {
+impl StreamArgs {
+    /// The flags as `KEY=VALUE` overrides of the params, in flag order, without the `--set`s.
+    pub(crate) fn flag_overrides(&self) -> Vec<String> {
         let mut sets = Vec::new();
         if let Some(w) = self.workload {
             sets.push(format!("workload.kind={}", w.name()));
@@ -304,10 +301,7 @@ impl EvalArgs {
             ("workers", self.workers.map(|v| v.to_string())),
             ("seed", self.seed.map(|v| v.to_string())),
             ("workload.rate", self.rate.map(|v| v.to_string())),
-            ("window_ms", self.window_ms.map(|v| v.to_string())),
-            ("slide_ms", self.slide_ms.map(|v| v.to_string())),
             ("router.hot_keys.count", self.hot_keys.map(|v| v.to_string())),
-            ("router.hot_keys.mode", self.hot_key_mode.map(|m| m.name().to_string())),
             ("workload.text_path", self.text.as_ref().map(|t| t.display().to_string())),
             ("workload.path", self.path.as_deref().map(cli_path)),
             ("workload.csv_column", self.csv_column.as_deref().map(csv_column)),
@@ -320,7 +314,67 @@ impl EvalArgs {
         if self.csv_no_header {
             sets.push("workload.csv_header=false".into());
         }
-        sets.extend(self.overrides.iter().cloned());
+        sets
+    }
+}
+
+/// `eval-routers`: the experiment's stream through every partitioner asked for.
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// The experiment (a params file and overrides of its keys).
+    #[command(flatten)]
+    pub(crate) stream: StreamArgs,
+    /// Comma-separated partitioner names (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) partitioners: Option<Vec<String>>,
+    /// Metric and aggregation window, ms of event time (`window_ms`).
+    #[arg(long)]
+    pub(crate) window_ms: Option<u64>,
+    /// Slide of the aggregation window, ms; also the hot interval of DAGreedy and Dalton (`slide_ms`).
+    #[arg(long)]
+    pub(crate) slide_ms: Option<u64>,
+    /// Hot-key detection of saspartitioner and dalton-offline (`router.hot_keys.mode`, default online:
+    /// heavy hitters found in the stream; `static`, key id = rank, is a benchmark-only shortcut true of
+    /// the unshuffled Zipf generator alone).
+    #[arg(long, value_enum)]
+    pub(crate) hot_key_mode: Option<HotKeys>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl EvalArgs {
+    /// The flags as `KEY=VALUE` overrides of the params, in flag order, then the `--set`s.
+    pub(crate) fn as_overrides(&self) -> Vec<String> {
+        let mut sets = self.stream.flag_overrides();
+        let pairs = [
+            ("window_ms", self.window_ms.map(|v| v.to_string())),
+            ("slide_ms", self.slide_ms.map(|v| v.to_string())),
+            ("router.hot_keys.mode", self.hot_key_mode.map(|m| m.name().to_string())),
+        ];
+        sets.extend(pairs.into_iter().filter_map(|(key, v)| v.map(|v| format!("{key}={v}"))));
+        sets.extend(self.stream.overrides.iter().cloned());
+        sets
+    }
+}
+
+/// `measure-hot-keys`: the share of the experiment's stream each hot rank takes.
+#[derive(Debug, Args)]
+pub(crate) struct MeasureArgs {
+    /// The experiment (a params file and overrides of its keys): its stream, workers P (the detector's
+    /// thresholds are 1/(5P) and 1/(10P)), hot keys K and `router.hot_keys.online` settings.
+    #[command(flatten)]
+    pub(crate) stream: StreamArgs,
+    /// Print JSON instead of a params snippet.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl MeasureArgs {
+    /// The flags as `KEY=VALUE` overrides of the params, then the `--set`s.
+    pub(crate) fn as_overrides(&self) -> Vec<String> {
+        let mut sets = self.stream.flag_overrides();
+        sets.extend(self.stream.overrides.iter().cloned());
         sets
     }
 }
@@ -396,13 +450,17 @@ impl HotKeys {
 pub(crate) struct MaskArgs {
     /// Number of workers P.
     #[arg(long)]
-    pub(crate) workers: usize,
-    /// Zipf exponent α of the popularity the mask assumes.
+    pub(crate) workers: u32,
+    /// Zipf exponent α of the popularity the mask assumes (default 1.5, `router.hot_keys.alpha`'s).
+    #[arg(long, conflicts_with = "shares")]
+    pub(crate) alpha: Option<f64>,
+    /// Measured share of each hot rank, comma-separated (`router.hot_keys.shares`, as
+    /// `sas-agent measure-hot-keys` prints them), instead of an assumed --alpha.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) shares: Vec<f64>,
+    /// Number of hot-key candidates (default: one per share, or 10).
     #[arg(long)]
-    pub(crate) alpha: f64,
-    /// Number of hot-key candidates.
-    #[arg(long)]
-    pub(crate) hot_keys: usize,
+    pub(crate) hot_keys: Option<usize>,
     /// Number of true hot keys (default: decided by the heuristic).
     #[arg(long, default_value_t = 0)]
     pub(crate) true_hot_keys: usize,
@@ -416,19 +474,13 @@ pub(crate) struct MaskArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct CollectSimArgs {
-    /// Number of workers P.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) workers: u32,
-    /// Zipf exponent α of the stream (and of the mask).
-    #[arg(long, default_value_t = 1.5)]
-    pub(crate) alpha: f64,
-    /// Worker capacities are drawn from [1 − s, 1 + s].
-    #[arg(long, default_value_t = 0.0)]
-    pub(crate) capacity_spread: f64,
+    /// The world (a params file, or the stream, hot-key and worker flags).
+    #[command(flatten)]
+    pub(crate) world: WorldArgs,
     /// Transitions to record.
     #[arg(long)]
     pub(crate) steps: u64,
-    /// Seed of the capacities, the stream and the behaviour policy.
+    /// Seed of the capacities, the stream and the behaviour policy (with --params: the params' seed).
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
     /// Dataset directory (created; an existing dataset there is replaced).

@@ -11,9 +11,8 @@ use sas_agent::server::{ModelFactory, ServeConfig};
 use sas_agent::table;
 use sas_agent::train_offline::{self, TrainOfflineConfig};
 use sas_learner::config::CqlConfig;
-use sas_router::mask::Mask;
 use sas_router::params::Params;
-use sas_router::partitioner::HotKeyMode;
+use sas_router::partitioner::{HotKeyConfig, HotKeyMode, RouterConfig};
 use sas_router::workload::WorkloadConfig;
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -23,7 +22,19 @@ use std::sync::Arc;
 const EVAL_DEFAULT: &str = include_str!("../../../../params/eval-routers.yaml");
 
 pub(crate) fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
-    let (yaml, origin) = match &args.params {
+    let params = experiment(&args.stream, args.as_overrides())?;
+    let partitioners = args.partitioners.unwrap_or_else(eval::all_partitioners);
+    let config = EvalConfig::from_params(&params, partitioners, show_progress(args.json));
+    let reports = eval::run(&config).context("eval-routers")?;
+    emit(args.json, &reports, |r| {
+        format!("{}{}", hot_keys_line(&config.router), report_table(r))
+    })
+}
+
+/// The params of `stream`'s experiment with the overrides `sets` applied (a `zipf-sequence` without
+/// phases gets two).
+fn experiment(stream: &StreamArgs, mut sets: Vec<String>) -> anyhow::Result<Params> {
+    let (yaml, origin) = match &stream.params {
         Some(path) => (
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
             path.display().to_string(),
@@ -31,7 +42,7 @@ pub(crate) fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
         None => (EVAL_DEFAULT.to_string(), "params/eval-routers.yaml (embedded)".to_string()),
     };
     // Relative paths in a params file resolve against the repository root, the parent of its folder.
-    let base_dir = match &args.params {
+    let base_dir = match &stream.params {
         Some(path) => {
             let file = std::fs::canonicalize(path).with_context(|| format!("{}", path.display()))?;
             let folder = file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
@@ -39,14 +50,13 @@ pub(crate) fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
         }
         None => std::env::current_dir()?,
     };
-    let mut sets = args.as_overrides();
-    if matches!(args.workload, Some(Workload::ZipfSequence)) {
+    if matches!(stream.workload, Some(Workload::ZipfSequence)) {
         // A zipf-sequence needs phases: without them in the file, alternate between the given α and a
         // milder one, so the hot set shifts.
-        let base = Params::parse_with(&yaml, &origin, &base_dir, &args.overrides)?;
+        let base = Params::parse_with(&yaml, &origin, &base_dir, &stream.overrides)?;
         if base.workload.phases.is_empty() {
-            let alpha = args.alpha.unwrap_or(base.workload.alpha);
-            let keys = args.keys.unwrap_or(base.workload.keys);
+            let alpha = stream.alpha.unwrap_or(base.workload.alpha);
+            let keys = stream.keys.unwrap_or(base.workload.keys);
             let mild = (alpha / 1.5).max(0.5);
             sets.insert(
                 0,
@@ -54,11 +64,77 @@ pub(crate) fn eval_routers(args: EvalArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let params = Params::parse_with(&yaml, &origin, &base_dir, &sets)?;
-    let partitioners = args.partitioners.unwrap_or_else(eval::all_partitioners);
-    let config = EvalConfig::from_params(&params, partitioners, show_progress(args.json));
-    let reports = eval::run(&config).context("eval-routers")?;
-    emit(args.json, &reports, |r| report_table(r))
+    Ok(Params::parse_with(&yaml, &origin, &base_dir, &sets)?)
+}
+
+/// One line saying how the routers find hot keys and where their mask comes from.
+fn hot_keys_line(router: &RouterConfig) -> String {
+    let hot = &router.hot_keys;
+    let mode = match hot.mode {
+        HotKeyMode::Online => "online (heavy hitters found in the stream)",
+        HotKeyMode::Static => "static (key id = rank, the unshuffled generator's shortcut)",
+    };
+    let source = if hot.shares.is_empty() {
+        format!("Zipf α = {}", hot.alpha)
+    } else {
+        "measured shares".to_string()
+    };
+    // Every partitioner was built from this config, so the mask exists; an error would still print.
+    let mask = hot.mask(router.workers).map_or_else(
+        |e| format!("no mask ({e})"),
+        |m| format!("{} true hot keys, A = {}", m.true_hot_keys(), m.action_dim()),
+    );
+    format!(
+        "hot keys: {mode}, K = {}; mask from {source}: {mask}\n",
+        hot.count
+    )
+}
+
+pub(crate) fn measure_hot_keys(args: MeasureArgs) -> anyhow::Result<()> {
+    let params = experiment(&args.stream, args.as_overrides())?;
+    let report = eval::measure_hot_keys(&params.workload_config(), params.records, &params.router_config())
+        .context("measure-hot-keys")?;
+    emit(args.json, &report, |r| shares_snippet(r, &params))
+}
+
+/// The measurement as a params snippet: comments saying what was measured, then `router.hot_keys`.
+fn shares_snippet(r: &eval::HotKeyReport, params: &Params) -> String {
+    let stream = match (&params.workload.kind[..], &params.workload.path) {
+        ("file", Some(path)) => format!("file {}", path.display()),
+        (kind, _) => kind.to_string(),
+    };
+    let ranges = |m: &eval::MaskSummary| {
+        m.ranges
+            .iter()
+            .map(|[s, e]| format!("{s}-{e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = format!(
+        "# Share of each hot rank, measured by the online hot-key detector (P = {}, K = {}) in the {}\n\
+         # records after its first revision, of {} records of the stream: {stream}\n",
+        r.workers, r.hot_keys, r.measured_records, r.records
+    );
+    out += &format!(
+        "# Mask from these shares: {} true hot keys, A = {} ({}).\n",
+        r.mask.true_hot_keys,
+        r.mask.action_dim,
+        ranges(&r.mask)
+    );
+    out += &format!(
+        "# (Zipf α = {} would give {} true hot keys, A = {} ({}).)\n",
+        r.alpha,
+        r.alpha_mask.true_hot_keys,
+        r.alpha_mask.action_dim,
+        ranges(&r.alpha_mask)
+    );
+    let shares: Vec<String> = r.shares.iter().map(|s| s.to_string()).collect();
+    out += &format!(
+        "router:\n  hot_keys:\n    count: {}\n    shares: [{}]\n",
+        r.hot_keys,
+        shares.join(", ")
+    );
+    out
 }
 
 fn report_table(reports: &[RouterReport]) -> String {
@@ -90,8 +166,11 @@ fn report_table(reports: &[RouterReport]) -> String {
 
 #[derive(Debug, Serialize)]
 struct MaskReport {
-    workers: usize,
-    alpha: f64,
+    workers: u32,
+    /// The exponent the mask assumes (`null` when drawn from shares).
+    alpha: Option<f64>,
+    /// The measured shares it is drawn from (empty when from `alpha`).
+    shares: Vec<f64>,
     hot_keys: usize,
     true_hot_keys: usize,
     action_dim: usize,
@@ -107,17 +186,26 @@ struct MaskRange {
 }
 
 pub(crate) fn mask(args: MaskArgs) -> anyhow::Result<()> {
-    let mask = Mask::zipf(
-        args.workers,
-        args.alpha,
-        args.hot_keys,
-        args.true_hot_keys,
-        args.spread_keys,
-    )?;
+    // The routers' own rule (`HotKeyConfig::mask`), so this prints the mask a params file would give.
+    let defaults = HotKeyConfig::default();
+    let hot = HotKeyConfig {
+        count: args.hot_keys.unwrap_or(if args.shares.is_empty() {
+            defaults.count
+        } else {
+            args.shares.len()
+        }),
+        alpha: args.alpha.unwrap_or(defaults.alpha),
+        shares: args.shares.clone(),
+        true_hot_keys: args.true_hot_keys,
+        spread_keys: args.spread_keys,
+        ..defaults
+    };
+    let mask = hot.mask(args.workers)?;
     let report = MaskReport {
         workers: args.workers,
-        alpha: args.alpha,
-        hot_keys: args.hot_keys,
+        alpha: hot.shares.is_empty().then_some(hot.alpha),
+        shares: hot.shares.clone(),
+        hot_keys: hot.count,
         true_hot_keys: mask.true_hot_keys(),
         action_dim: mask.action_dim(),
         ranges: mask
@@ -157,22 +245,42 @@ pub(crate) fn mask(args: MaskArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) fn collect_sim(args: CollectSimArgs) -> anyhow::Result<()> {
+    let mut sim = world(&args.world, args.seed, args.steps)?;
+    sim.records_per_step = args.records_per_step;
+    sim.episode_length = args.episode_length;
     let config = CollectConfig {
-        sim: SimConfig {
-            workers: args.workers,
-            alpha: args.alpha,
-            capacity_spread: args.capacity_spread,
-            records_per_step: args.records_per_step,
-            episode_length: args.episode_length,
-            seed: args.seed,
-            ..SimConfig::default()
-        },
+        sim,
         steps: args.steps,
         out: args.out,
         progress: show_progress(args.json),
     };
     let summary = collect::run(&config).context("collect-sim")?;
     emit(args.json, &summary, collect_report)
+}
+
+/// The simulated world of `args` over `steps` steps: a job's params file, or the flags (with `seed`).
+fn world(args: &WorldArgs, seed: u64, steps: u64) -> anyhow::Result<SimConfig> {
+    if let Some(path) = &args.params {
+        let params = Params::load(path)?;
+        return SimConfig::from_params(&params, steps).with_context(|| format!("{}", path.display()));
+    }
+    let defaults = SimConfig::default();
+    let (hot_keys, mask_shares) = if args.hot_key_shares.is_empty() {
+        (defaults.hot_keys, Vec::new())
+    } else {
+        (args.hot_key_shares.len(), args.hot_key_shares.clone())
+    };
+    Ok(SimConfig {
+        workers: args.workers,
+        alpha: args.alpha,
+        capacity_spread: args.capacity_spread,
+        seed,
+        workload: sim_workload(args, seed),
+        hot_key_mode: args.hot_key_mode.map_or(defaults.hot_key_mode, HotKeys::mode),
+        hot_keys,
+        mask_shares,
+        ..defaults
+    })
 }
 
 fn collect_report(s: &CollectSummary) -> String {
@@ -194,31 +302,7 @@ fn collect_report(s: &CollectSummary) -> String {
 }
 
 pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let mut sim = match &args.params {
-        Some(path) => {
-            let params = sas_router::params::Params::load(path)?;
-            SimConfig::from_params(&params, args.steps).with_context(|| format!("{}", path.display()))?
-        }
-        None => {
-            let workload = sim_workload(&args);
-            // Keys that are not ranks are found by the online detector, as the live router finds them.
-            let ranks = workload.is_none();
-            let hot_key_mode = match args.hot_key_mode {
-                Some(mode) => mode.mode(),
-                None if ranks => HotKeyMode::Static,
-                None => HotKeyMode::Online,
-            };
-            SimConfig {
-                workers: args.workers,
-                alpha: args.alpha,
-                capacity_spread: args.capacity_spread,
-                seed: args.seed,
-                workload,
-                hot_key_mode,
-                ..Default::default()
-            }
-        }
-    };
+    let mut sim = world(&args.world, args.seed, args.steps)?;
     sim.utilisation_max = args.utilisation_max;
     anyhow::ensure!(args.cycle_steps > 0, "--cycle-steps must be > 0");
     sim.scenarios.extend(Scenario::alpha_cycle(
@@ -263,14 +347,14 @@ pub(crate) fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The stream `simulate`'s flags ask for: `None` for the generated Zipf stream with key id = rank.
-fn sim_workload(args: &SimulateArgs) -> Option<WorkloadConfig> {
+/// The stream the world flags ask for: `None` for the generated Zipf stream.
+fn sim_workload(args: &WorldArgs, seed: u64) -> Option<WorkloadConfig> {
     let kind = args.workload.map_or("zipf", Workload::name);
     (kind != "zipf" || args.shuffle_keys).then(|| WorkloadConfig {
         kind: kind.to_string(),
         alpha: args.alpha,
         shuffle_keys: args.shuffle_keys,
-        seed: args.seed,
+        seed,
         path: args.path.clone(),
         text_path: args.text.clone(),
         ..WorkloadConfig::default()

@@ -20,9 +20,14 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Replay a generated stream through partitioners and compare balance, fragmentation and speed.
     EvalRouters(EvalArgs),
-    /// Print the mask (worker range per true hot key) and the action dimension for a Zipf workload.
+    /// Print the mask (worker range per true hot key) and the action dimension, from measured hot-key
+    /// shares or an assumed Zipf exponent.
     Mask(MaskArgs),
-    /// Record an offline dataset in the simulator under the dalton-offline behaviour policy.
+    /// Measure the share of a stream each hot rank takes (the routers' online detector) and print it as
+    /// `router.hot_keys.shares`, the measured popularities the mask is drawn from.
+    MeasureHotKeys(MeasureArgs),
+    /// Record an offline dataset in the simulator under the dalton-offline behaviour policy (online hot
+    /// keys, so a key file or shuffled ids are explored as the job would).
     CollectSim(CollectSimArgs),
     /// Train CQL-N on an offline dataset into a checkpoint, with a learning curve (CSV + PNG).
     TrainOffline(TrainOfflineArgs),
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::EvalRouters(args) => commands::eval_routers(args),
         Command::Mask(args) => commands::mask(args),
+        Command::MeasureHotKeys(args) => commands::measure_hot_keys(args),
         Command::CollectSim(args) => commands::collect_sim(args),
         Command::Serve(args) => sas_agent::serve_cmd::load_config(args.config.as_deref(), args.allow_remote)
             .and_then(sas_agent::serve_cmd::serve),

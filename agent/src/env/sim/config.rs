@@ -30,10 +30,9 @@ pub struct SimConfig {
     pub workload: Option<WorkloadConfig>,
     /// Hot keys (rows of the routing table). Default: the router's, 10.
     pub hot_keys: usize,
-    /// How the simulated routers find their hot keys: `static` (keys `0..hot_keys` by rank, the generated
-    /// stream's convention) or `online` (the router core's heavy-hitter detector, as the live router
-    /// runs it; needed when key ids are not ranks: a key file, a text, shuffled keys). Default: the
-    /// router's, static.
+    /// How the simulated routers find their hot keys: `online` (the router core's heavy-hitter detector,
+    /// as the live router runs it, for any keys) or `static` (keys `0..hot_keys` by rank, a shortcut true
+    /// of the unshuffled generated stream only). Default: the router's, online.
     pub hot_key_mode: HotKeyMode,
     /// Settings of online detection (`router.hot_keys.online` of params). Default: the router's.
     pub online_hot_keys: OnlineHotKeyConfig,
@@ -41,9 +40,13 @@ pub struct SimConfig {
     pub true_hot_keys: usize,
     /// Leading true hot keys the mask allows on every worker. Default 0.
     pub spread_keys: usize,
-    /// Zipf exponent the mask is drawn for; `None` = `alpha`. Needed when `alpha` is 0. It stays fixed
-    /// through an `alpha_shift`: the mask is the action layout and cannot change under a policy.
+    /// Zipf exponent the mask is drawn for when `mask_shares` is empty; `None` = `alpha`. Needed when
+    /// `alpha` is 0. It stays fixed through an `alpha_shift`: the mask is the action layout and cannot
+    /// change under a policy.
     pub mask_alpha: Option<f64>,
+    /// Measured share of each hot rank (`router.hot_keys.shares` of params, `hot_keys` values), which the
+    /// mask is drawn from instead of `mask_alpha` when given. Default empty.
+    pub mask_shares: Vec<f64>,
     /// Worker capacities are drawn uniformly from `[1 − s, 1 + s]`, `s` in `[0, 1)`. Default 0.
     pub capacity_spread: f64,
     /// Fixed capacity multipliers, one per worker, on top of the draw (the job params'
@@ -85,6 +88,7 @@ impl Default for SimConfig {
             true_hot_keys: router.hot_keys.true_hot_keys,
             spread_keys: router.hot_keys.spread_keys,
             mask_alpha: None,
+            mask_shares: router.hot_keys.shares,
             capacity_spread: 0.0,
             capacity_factors: Vec::new(),
             records_per_step: 20_000,
@@ -197,7 +201,7 @@ impl SimConfig {
             return Err(invalid("hot_keys", self.hot_keys, "must be > 0"));
         }
         let mask_alpha = self.mask_alpha();
-        if !(mask_alpha.is_finite() && mask_alpha > 0.0) {
+        if self.mask_shares.is_empty() && !(mask_alpha.is_finite() && mask_alpha > 0.0) {
             return Err(invalid(
                 "mask_alpha",
                 mask_alpha,
@@ -343,6 +347,7 @@ impl SimConfig {
             true_hot_keys: hot.true_hot_keys,
             spread_keys: hot.spread_keys,
             mask_alpha: Some(hot.alpha),
+            mask_shares: hot.shares.clone(),
             capacity_factors: params.capacity.factors.clone(),
             seed: params.seed,
             ..Self::default()
@@ -381,6 +386,7 @@ impl SimConfig {
         router.hot_keys.true_hot_keys = self.true_hot_keys;
         router.hot_keys.spread_keys = self.spread_keys;
         router.hot_keys.alpha = self.mask_alpha();
+        router.hot_keys.shares = self.mask_shares.clone();
         router
     }
 
@@ -606,6 +612,38 @@ mod tests {
         assert_eq!(sim.mask(), job.mask());
         // The spread key may go to every worker.
         assert_eq!(sim.mask().ranges()[0], 0..16);
+    }
+
+    /// Issue #14 item 4: a job's mask may come from measured shares; the simulator draws the same one.
+    #[test]
+    fn the_world_of_a_job_with_measured_shares_has_its_mask() {
+        let params =
+            job_params("router: {hot_keys: {count: 4, shares: [0.2, 0.2, 0.15, 0.1], spread_keys: 0}}\n");
+        let c = SimConfig::from_params(&params, 100).unwrap();
+        assert_eq!(c.mask_shares, [0.2, 0.2, 0.15, 0.1]);
+        assert_eq!(
+            c.hot_key_mode,
+            HotKeyMode::Online,
+            "online hot keys are the default"
+        );
+        let job = SasPartitioner::new(&params.router_config()).unwrap();
+        let sim = SasPartitioner::new(&c.router_config()).unwrap();
+        assert_eq!(sim.mask(), job.mask());
+        // Four keys of similar share: four ranges of about P/4, unlike Zipf(1.5)'s first range of 10.
+        let widths: Vec<usize> = sim.mask().ranges().iter().map(|r| r.len()).collect();
+        assert_eq!(widths, [5, 6, 5, 3]);
+        // Shares that are not one per hot key are the job's error too, naming the key.
+        let mut bad = c.clone();
+        bad.mask_shares.pop();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("`hot_keys.shares`"), "{e}");
+        // With shares, the Zipf exponent plays no part in the mask: a uniform stream needs no mask_alpha.
+        let uniform = SimConfig {
+            alpha: 0.0,
+            mask_alpha: None,
+            ..c
+        };
+        uniform.validate().unwrap();
     }
 
     #[test]

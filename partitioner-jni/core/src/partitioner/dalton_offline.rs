@@ -5,21 +5,26 @@ use super::{Partitioner, RouterConfig, rng};
 use crate::deficit::KeyWorkerStats;
 use crate::error::{ConfigError, StateError};
 use crate::hashing::IntHashPartition;
+use crate::hot_keys::HotKeys;
 use crate::mask::Mask;
 use crate::state::{StateReader, StateWriter};
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// Partitioner implementing the masked behaviour bandit. Static hot keys (`key < hot_keys.count`): a true
-/// hot key picks among its mask range, ε-greedy on its Q row (greedy, or a softmax at `temperature > 0`);
-/// other hot keys go to a uniformly random worker; cold keys are hashed like `hash` and `saspartitioner`.
-/// After each hot record `Q[k][w] ← (1−a)·Q + a·(1 − s)/2`, with `s = (L_w − L̄)/(1e−4 + max(L_w, L̄))` over
-/// the workers' record counts in the statistics window (`saspartitioner.stats_intervals` intervals).
+/// Partitioner implementing the masked behaviour bandit. Hot keys are found as `saspartitioner` finds them
+/// (online heavy hitters, or static ranks; [`HotKeys`]): the true hot key of rank r picks among mask range
+/// r, ε-greedy on its Q row (greedy, or a softmax at `temperature > 0`); other hot keys go to a uniformly
+/// random worker; cold keys are hashed like `hash` and `saspartitioner`. After each true-hot record
+/// `Q[r][w] ← (1−a)·Q + a·(1 − s)/2`, with `s = (L_w − L̄)/(1e−4 + max(L_w, L̄))` over the workers' record
+/// counts in the statistics window (`saspartitioner.stats_intervals` intervals).
 #[derive(Debug, Clone)]
 pub struct DaltonOffline {
     n: u32,
     mask: Mask,
-    hot_keys: u64,
+    /// Hot-key ranks, so the bandit explores the keys that are hot in this stream, whatever their ids.
+    hot: HotKeys,
+    /// First action index of each mask range (the pair of rank r and offset o is `first_pair[r] + o`).
+    first_pair: Vec<usize>,
     cold: IntHashPartition,
     epsilon: f64,
     temperature: f64,
@@ -39,9 +44,19 @@ impl DaltonOffline {
         let mask = config.hot_keys.mask(config.workers)?;
         let q = mask.ranges().iter().map(|r| vec![0.0; r.len()]).collect();
         let a = mask.action_dim();
+        let first_pair = mask
+            .ranges()
+            .iter()
+            .scan(0, |next, r| {
+                let first = *next;
+                *next += r.len();
+                Some(first)
+            })
+            .collect();
         Ok(Self {
             n: config.workers,
-            hot_keys: config.hot_keys.count as u64,
+            hot: config.hot_keys.detector(config.workers)?,
+            first_pair,
             cold: IntHashPartition::new(config.workers),
             epsilon: config.dalton.epsilon,
             temperature: config.dalton.temperature,
@@ -69,6 +84,21 @@ impl DaltonOffline {
     /// pair divided by the largest such count (all zeros before the first interval closes).
     pub fn behaviour_action(&self) -> &[f64] {
         &self.last_action
+    }
+
+    /// The bandit's step for a record of the true hot key of `rank`: picks a worker of its mask range,
+    /// updates that arm's Q with the load score and counts the pair.
+    fn explore(&mut self, rank: usize) -> usize {
+        let offset = self.pick_in_range(rank);
+        let w = self.mask.ranges()[rank].start + offset;
+        let loads = self.worker_stats.counts(0);
+        let l_w = f64::from(loads[w]) + 1.0;
+        let mean = (loads.iter().map(|&c| f64::from(c)).sum::<f64>() + 1.0) / f64::from(self.n);
+        let score = (l_w - mean) / (1e-4 + l_w.max(mean));
+        let q = &mut self.q[rank][offset];
+        *q = (1.0 - self.learning_rate) * *q + self.learning_rate * (1.0 - score) / 2.0;
+        self.pair_counts[self.first_pair[rank] + offset] += 1;
+        w
     }
 
     fn pick_in_range(&mut self, rank: usize) -> usize {
@@ -104,23 +134,11 @@ impl Partitioner for DaltonOffline {
     }
 
     fn route(&mut self, key: u64, _ts_ms: u64) -> u32 {
-        let w = if key >= self.hot_keys {
-            self.cold.worker(key) as usize
-        } else if let Some(range) = self.mask.ranges().get(key as usize).cloned() {
-            let rank = key as usize;
-            let offset = self.pick_in_range(rank);
-            let w = range.start + offset;
-            let loads = self.worker_stats.counts(0);
-            let l_w = f64::from(loads[w]) + 1.0;
-            let mean = (loads.iter().map(|&c| f64::from(c)).sum::<f64>() + 1.0) / f64::from(self.n);
-            let score = (l_w - mean) / (1e-4 + l_w.max(mean));
-            let q = &mut self.q[rank][offset];
-            *q = (1.0 - self.learning_rate) * *q + self.learning_rate * (1.0 - score) / 2.0;
-            let pair = self.mask.ranges()[..rank].iter().map(|r| r.len()).sum::<usize>() + offset;
-            self.pair_counts[pair] += 1;
-            w
-        } else {
-            self.rng.random_range(0..self.n as usize)
+        self.hot.observe(key);
+        let w = match self.hot.rank(key) {
+            Some(rank) if rank < self.mask.true_hot_keys() => self.explore(rank),
+            Some(_) => self.rng.random_range(0..self.n as usize),
+            None => self.cold.worker(key) as usize,
         };
         self.worker_stats.add(0, w);
         w as u32
@@ -136,10 +154,11 @@ impl Partitioner for DaltonOffline {
     }
 
     fn hot_rank(&self, key: u64) -> Option<usize> {
-        (key < self.hot_keys).then_some(key as usize)
+        self.hot.rank(key)
     }
 
     fn write_state(&self, w: &mut StateWriter) {
+        self.hot.write_state(w);
         w.usize(self.q.len());
         self.q.iter().for_each(|row| w.f64s(row));
         self.worker_stats.write_state(w);
@@ -149,6 +168,7 @@ impl Partitioner for DaltonOffline {
     }
 
     fn read_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let hot = self.hot.read_state(r)?;
         let keys = r.len_exact("Q rows (the mask's true hot keys)", self.q.len(), 1)?;
         let q = (0..keys)
             .map(|k| r.finite_f64s("a Q row (its mask range)", self.q[k].len()))
@@ -158,6 +178,7 @@ impl Partitioner for DaltonOffline {
         let last_action = r.finite_f64s("behaviour action", self.last_action.len())?;
         let rng = r.rng("random stream")?;
         r.end()?;
+        self.hot = hot;
         self.q = q;
         self.worker_stats = worker_stats;
         self.pair_counts = pair_counts;

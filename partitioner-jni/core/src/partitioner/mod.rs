@@ -3,7 +3,7 @@
 //! Every strategy is built by name from one [`RouterConfig`] with [`build`]; the names are [`NAMES`].
 
 use crate::error::{ConfigError, StateError};
-use crate::hot_keys::{HotKeys, OnlineHotKeyConfig, OnlineHotKeys};
+use crate::hot_keys::{HotKeys, OnlineHotKeyConfig, OnlineHotKeys, RankShares};
 use crate::limits::{
     MAX_HOT_KEYS, MAX_STATS_INTERVALS, MAX_SUMMARY_CAPACITY, MAX_TABLE_CELLS, MAX_WINDOW_SLIDES, MAX_WORKERS,
 };
@@ -233,7 +233,8 @@ impl Default for RouterConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HotKeyConfig {
-    /// `static` (key = popularity rank) or `online` (heavy-hitter detection). Default `static`.
+    /// `online` (heavy-hitter detection, for any keys) or `static` (key id = popularity rank, a
+    /// benchmark-only shortcut true of the unshuffled synthetic Zipf generator alone). Default `online`.
     pub mode: HotKeyMode,
     /// Number of hot keys K (rows of the routing table). Default 10.
     pub count: usize,
@@ -241,8 +242,12 @@ pub struct HotKeyConfig {
     pub true_hot_keys: usize,
     /// Leading true hot keys allowed on every worker. Default 0.
     pub spread_keys: usize,
-    /// Zipf exponent the mask's popularity vector assumes. Default 1.5.
+    /// Zipf exponent the mask's popularity vector assumes when `shares` is empty. Default 1.5.
     pub alpha: f64,
+    /// Measured share of the stream each hot rank takes, one per rank (`count` values, rank order, each
+    /// in [0, 1], summing to at most 1 and more than 0), as `sas-agent measure-hot-keys` prints them.
+    /// When given, the mask is drawn from these instead of from `alpha`. Default empty.
+    pub shares: Vec<f64>,
     /// Online detection settings (used when `mode` is `online`).
     pub online: OnlineHotKeyConfig,
 }
@@ -250,11 +255,12 @@ pub struct HotKeyConfig {
 impl Default for HotKeyConfig {
     fn default() -> Self {
         Self {
-            mode: HotKeyMode::Static,
+            mode: HotKeyMode::Online,
             count: 10,
             true_hot_keys: 0,
             spread_keys: 0,
             alpha: 1.5,
+            shares: Vec::new(),
             online: OnlineHotKeyConfig::default(),
         }
     }
@@ -264,27 +270,45 @@ impl Default for HotKeyConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HotKeyMode {
-    /// Key `k < count` is hot with rank `k`.
+    /// Key `k < count` is hot with rank `k`. A benchmark-only shortcut: it holds for the unshuffled
+    /// synthetic Zipf generator, whose key ids are popularity ranks, and for no real stream (shuffled
+    /// ids, text, a key file).
     Static,
-    /// SpaceSaving heavy hitters with hysteresis and expiry.
+    /// SpaceSaving heavy hitters with hysteresis and expiry (the default).
     Online,
 }
 
+/// Slack per share on the sum of measured shares: shares printed with 6 decimal places (as
+/// `measure-hot-keys` does) are each off by at most 5·10⁻⁷, so their sum may pass 1 by that much each.
+const SHARE_ROUNDING_SLACK: f64 = 1e-6;
+
 impl HotKeyConfig {
-    /// The mask these settings draw for `workers` workers; errors name the `hot_keys.` setting.
+    /// The mask these settings draw for `workers` workers: from the measured `shares` when given, else
+    /// from Zipf(`alpha`) popularities; errors name the `hot_keys.` setting.
     pub fn mask(&self, workers: u32) -> Result<Mask, ConfigError> {
-        let mask = Mask::zipf(
-            workers as usize,
-            self.alpha,
-            self.count,
-            self.true_hot_keys,
-            self.spread_keys,
-        );
+        let mask = if self.shares.is_empty() {
+            Mask::zipf(
+                workers as usize,
+                self.alpha,
+                self.count,
+                self.true_hot_keys,
+                self.spread_keys,
+            )
+        } else {
+            self.check_shares()?;
+            Mask::heuristic(
+                workers as usize,
+                &self.shares,
+                self.true_hot_keys,
+                self.spread_keys,
+            )
+        };
         mask.map_err(|e| match e {
             // The mask names its own arguments; in a config they live under `hot_keys`.
             ConfigError::Invalid { key, value, reason } => {
                 let key = match key {
                     "alpha" => "hot_keys.alpha",
+                    "popularity" => "hot_keys.shares",
                     "true_hot_keys" => "hot_keys.true_hot_keys",
                     "hot_keys" => "hot_keys.count",
                     "spread_keys" => "hot_keys.spread_keys",
@@ -294,6 +318,54 @@ impl HotKeyConfig {
             }
             other => other,
         })
+    }
+
+    /// Checks `shares` (when given): one per hot rank, each a share in [0, 1], together a part of the
+    /// stream (more than 0, at most 1).
+    fn check_shares(&self) -> Result<(), ConfigError> {
+        if self.shares.len() != self.count {
+            return Err(ConfigError::invalid(
+                "hot_keys.shares",
+                format!("{} values", self.shares.len()),
+                format!("must have one share per hot key (`hot_keys.count` = {})", self.count),
+            ));
+        }
+        if let Some((i, s)) = self
+            .shares
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !(0.0..=1.0).contains(*s))
+        {
+            return Err(ConfigError::invalid(
+                "hot_keys.shares",
+                format!("{s} at rank {i}"),
+                "must be a share in [0, 1]",
+            ));
+        }
+        let sum: f64 = self.shares.iter().sum();
+        if !(sum > 0.0 && sum <= 1.0 + SHARE_ROUNDING_SLACK * self.count as f64) {
+            return Err(ConfigError::invalid(
+                "hot_keys.shares",
+                format!("summing to {sum}"),
+                "must sum to more than 0 and at most 1 (shares of one stream)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Measures, with the online detector these settings describe (whatever `mode` says), the share of
+    /// `keys` each hot rank takes over `workers` workers: what `shares` should hold for this stream.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for bad detector settings, or a stream too short for one revision of
+    /// the hot set (`hot_keys.online.tick_records`).
+    pub fn measure_shares(
+        &self,
+        workers: u32,
+        keys: impl IntoIterator<Item = u64>,
+    ) -> Result<RankShares, ConfigError> {
+        let detector = OnlineHotKeys::new(self.count, workers as usize, &self.online)?;
+        crate::hot_keys::measure_rank_shares(detector, keys)
     }
 
     pub(crate) fn detector(&self, workers: u32) -> Result<HotKeys, ConfigError> {
