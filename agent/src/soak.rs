@@ -539,15 +539,16 @@ impl Job {
             if due_us > now {
                 tokio::time::sleep(Duration::from_micros(due_us - now)).await;
             }
-            let loads: Vec<pb::WorkerReport> = (0..p).map(|w| {
-                // Loads vary with worker and step, so every step's observation differs.
-                let busy_ms = interval_ms * (0.4 + f64::from((w + k as u32) % 50) / 100.0);
-                pb::WorkerReport {
-                    interval_ms,
-                    ..fake_job::worker_report(&self.session, interval, w, busy_ms)
-                }
-            })
-            .collect();
+            let loads: Vec<pb::WorkerReport> = (0..p)
+                .map(|w| {
+                    // Loads vary with worker and step, so every step's observation differs.
+                    let busy_ms = interval_ms * (0.4 + f64::from((w + k as u32) % 50) / 100.0);
+                    pb::WorkerReport {
+                        interval_ms,
+                        ..fake_job::worker_report(&self.session, interval, w, busy_ms)
+                    }
+                })
+                .collect();
             let counts = (0..u64::from(p)).map(|w| 1000 + 10 * w).collect();
             let router = fake_job::router_report(&self.session, interval, counts);
             let opened = if config.unary {

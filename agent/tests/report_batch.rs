@@ -67,10 +67,22 @@ async fn one_batch_closes_a_step_as_the_unary_calls_do() {
     let (local, mut client) = start().await;
     let open = open(&mut client).await;
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
-    assert_eq!(timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap().step, 0);
+    assert_eq!(
+        timeout(LIMIT, tables.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .step,
+        0
+    );
 
     let interval = current_interval();
-    let ack = client.report(batch(&open.session_id, interval)).await.unwrap().into_inner();
+    let ack = client
+        .report(batch(&open.session_id, interval))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
         ack,
         pb::ReportBatchAck {
@@ -84,7 +96,11 @@ async fn one_batch_closes_a_step_as_the_unary_calls_do() {
     assert_eq!(table.action.len(), open.action_dim as usize);
 
     // The same interval again: its step closed, so every item is late.
-    let again = client.report(batch(&open.session_id, interval)).await.unwrap().into_inner();
+    let again = client
+        .report(batch(&open.session_id, interval))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((again.stored, again.late), (0, WORKERS + 1));
     assert_eq!(close(&mut client, &open.session_id).await, 1);
     drop(client);
@@ -130,14 +146,30 @@ async fn a_bad_item_fails_the_call_naming_it_and_stores_nothing() {
     let ack = client.report(workers_only).await.unwrap().into_inner();
     assert_eq!(ack.stored, WORKERS);
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
-    assert_eq!(timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap().step, 0);
+    assert_eq!(
+        timeout(LIMIT, tables.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .step,
+        0
+    );
     let routers_only = pb::ReportBatch {
         session_id: open.session_id.clone(),
         workers: Vec::new(),
         routers: vec![router],
     };
     assert_eq!(client.report(routers_only).await.unwrap().into_inner().stored, 1);
-    assert_eq!(timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap().step, 1);
+    assert_eq!(
+        timeout(LIMIT, tables.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .step,
+        1
+    );
     assert_eq!(close(&mut client, &open.session_id).await, 1);
     drop(client);
     local.stop().await.unwrap();
@@ -148,14 +180,38 @@ async fn items_ahead_of_the_clock_are_counted_and_leave_nothing_behind() {
     let (local, mut client) = start().await;
     let open = open(&mut client).await;
     let far = current_interval() + 1_000;
-    let ack = client.report(batch(&open.session_id, far)).await.unwrap().into_inner();
+    let ack = client
+        .report(batch(&open.session_id, far))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((ack.stored, ack.ahead), (0, WORKERS + 1));
     // The session still steps on time: the far interval opened nothing that holds it back.
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
-    assert_eq!(timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap().step, 0);
-    let ack = client.report(batch(&open.session_id, current_interval())).await.unwrap().into_inner();
+    assert_eq!(
+        timeout(LIMIT, tables.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .step,
+        0
+    );
+    let ack = client
+        .report(batch(&open.session_id, current_interval()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(ack.stored, WORKERS + 1);
-    assert_eq!(timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap().step, 1);
+    assert_eq!(
+        timeout(LIMIT, tables.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .step,
+        1
+    );
     drop(client);
     local.stop().await.unwrap();
 }
@@ -176,9 +232,16 @@ async fn a_batch_over_the_limit_or_for_no_session_is_refused() {
     };
     let e = client.report(huge).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains(&MAX_BATCH_REPORTS.to_string()), "{}", e.message());
+    assert!(
+        e.message().contains(&MAX_BATCH_REPORTS.to_string()),
+        "{}",
+        e.message()
+    );
 
-    let e = client.report(batch("nope", current_interval())).await.unwrap_err();
+    let e = client
+        .report(batch("nope", current_interval()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     drop(client);
     local.stop().await.unwrap();

@@ -8,13 +8,13 @@
 //! session's collector. A session then costs at most what its bounded shape costs, and at most
 //! `max_sessions` of them exist.
 
-use super::{AgentState, PolicyFactory, ServeConfig, ServeError};
 use super::session::{Mode, Session, SessionSpec};
+use super::{AgentState, PolicyFactory, ServeConfig, ServeError};
 use crate::coordinator::{Accepted, ReportError, RouterCounts, WorkerLoad};
 use crate::pb;
 use sas_router::limits::{
-    MAX_BATCH_REPORTS, MAX_HOT_KEYS, MAX_INTERVAL_MS, MAX_MASK_RANGES, MAX_NAME_BYTES, MAX_ROUTERS, MAX_SUBSCRIBERS_PER_ROUTER,
-    MAX_WINDOW_INTERVALS, MAX_WORKERS, MIN_INTERVAL_MS,
+    MAX_BATCH_REPORTS, MAX_HOT_KEYS, MAX_INTERVAL_MS, MAX_MASK_RANGES, MAX_NAME_BYTES, MAX_ROUTERS,
+    MAX_SUBSCRIBERS_PER_ROUTER, MAX_WINDOW_INTERVALS, MAX_WORKERS, MIN_INTERVAL_MS,
 };
 use sas_router::mask::Mask;
 use std::pin::Pin;
@@ -214,13 +214,7 @@ impl pb::agent_server::Agent for AgentService {
         let r = request.into_inner();
         let session = self.session(&r.session_id)?;
         self.check_index("worker", r.worker, session.spec.workers, "workers")?;
-        let load = WorkerLoad {
-            interval: r.interval,
-            worker: r.worker as usize,
-            busy_ms: r.busy_ms,
-            backpressured_ms: r.backpressured_ms,
-            interval_ms: r.interval_ms,
-        };
+        let load = worker_load(&r);
         let (accepted, outcomes) = session.with_collector(r.interval, |c, now| c.add_worker(&load, now));
         self.publish(&session.id, outcomes);
         self.ack(accepted)
@@ -233,13 +227,9 @@ impl pb::agent_server::Agent for AgentService {
         let r = request.into_inner();
         let session = self.session(&r.session_id)?;
         self.check_router_report(&r, &session.spec)?;
-        let counts = RouterCounts {
-            interval: r.interval,
-            router: r.router as usize,
-            counts: r.worker_counts,
-            pairs: r.pair_counts,
-        };
-        let (accepted, outcomes) = session.with_collector(r.interval, |c, now| c.add_router(&counts, now));
+        let counts = router_counts(r);
+        let (accepted, outcomes) =
+            session.with_collector(counts.interval, |c, now| c.add_router(&counts, now));
         self.publish(&session.id, outcomes);
         self.ack(accepted)
     }
@@ -342,6 +332,27 @@ impl pb::agent_server::Agent for AgentService {
 }
 
 /// The reply naming session `id` of shape `spec`.
+/// A worker report as the collector takes it.
+fn worker_load(r: &pb::WorkerReport) -> WorkerLoad {
+    WorkerLoad {
+        interval: r.interval,
+        worker: r.worker as usize,
+        busy_ms: r.busy_ms,
+        backpressured_ms: r.backpressured_ms,
+        interval_ms: r.interval_ms,
+    }
+}
+
+/// A router report as the collector takes it.
+fn router_counts(r: pb::RouterReport) -> RouterCounts {
+    RouterCounts {
+        interval: r.interval,
+        router: r.router as usize,
+        counts: r.worker_counts,
+        pairs: r.pair_counts,
+    }
+}
+
 fn open_reply(id: &str, spec: &SessionSpec, model_version: u64) -> pb::OpenSessionReply {
     pb::OpenSessionReply {
         session_id: id.to_string(),
@@ -436,14 +447,19 @@ impl AgentService {
         if items > MAX_BATCH_REPORTS {
             return Err(invalid(
                 &self.state,
-                format!("a batch of {items} reports: at most {MAX_BATCH_REPORTS} (workers and routers together)"),
+                format!(
+                    "a batch of {items} reports: at most {MAX_BATCH_REPORTS} (workers and routers together)"
+                ),
             ));
         }
         let foreign = |list: &str, i: usize, id: &str| {
             (!id.is_empty() && id != batch.session_id).then(|| {
                 invalid(
                     &self.state,
-                    format!("`{list}[{i}].session_id` = {id:?}: must be empty or the batch's ({:?})", batch.session_id),
+                    format!(
+                        "`{list}[{i}].session_id` = {id:?}: must be empty or the batch's ({:?})",
+                        batch.session_id
+                    ),
                 )
             })
         };
@@ -453,13 +469,7 @@ impl AgentService {
             if let Some(status) = foreign("workers", i, &r.session_id) {
                 return Err(status);
             }
-            let load = WorkerLoad {
-                interval: r.interval,
-                worker: r.worker as usize,
-                busy_ms: r.busy_ms,
-                backpressured_ms: r.backpressured_ms,
-                interval_ms: r.interval_ms,
-            };
+            let load = worker_load(r);
             shape
                 .check_worker(&load)
                 .map_err(|e| invalid(&self.state, format!("workers[{i}]: {e}")))?;
@@ -472,12 +482,7 @@ impl AgentService {
             }
             self.check_router_report(&r, spec)
                 .map_err(|s| Status::invalid_argument(format!("routers[{i}]: {}", s.message())))?;
-            routers.push(RouterCounts {
-                interval: r.interval,
-                router: r.router as usize,
-                counts: r.worker_counts,
-                pairs: r.pair_counts,
-            });
+            routers.push(router_counts(r));
         }
         Ok((workers, routers))
     }
