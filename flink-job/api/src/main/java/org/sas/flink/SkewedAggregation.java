@@ -7,6 +7,7 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.typeutils.TypeExtractor;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.datastream.WindowedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -26,6 +27,11 @@ import org.sas.flink.internal.RoutedAggregate;
 import org.sas.flink.internal.RoutedWindows;
 import org.sas.flink.internal.RouterParams;
 import org.sas.flink.internal.WorkerKey;
+import org.sas.flink.internal.loads.RouterOperator;
+import org.sas.flink.internal.loads.WorkerLoadOperator;
+import org.sas.flink.internal.metrics.AgentLoadSink;
+import org.sas.flink.internal.metrics.WorkerLoadSampler;
+import org.sas.flink.internal.metrics.WorkerLoadSink;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -58,7 +64,10 @@ import java.util.function.Supplier;
  * {@code hash} and {@code drifting-key}; the router says which), two phases: on each of the P workers a
  * window aggregate per (worker, key) emits its accumulator, and a merge keyed by the real key combines the
  * accumulators of each (key, window) with {@link AggregateFunction#merge} and emits one result. When the
- * partitioner never splits a key, the per-(worker, key) aggregate is the result: one phase.
+ * partitioner never splits a key, the per-(worker, key) aggregate is the result: one phase. Each worker
+ * samples its task's busy time every {@code agent.interval_ms} and the routers get every worker's busy
+ * ratio per interval through the JobManager, as in the experiment job ({@code dalton-metrics} routes by
+ * them); the intervals they took are counted in {@link #routerLoadIntervalsAccumulator}.
  *
  * <p><b>Same results as {@code keyBy().window().aggregate()}</b>: one {@link KeyedWindowResult} per key
  * and window, whatever the router decides, provided the function's {@code merge} of two accumulators equals
@@ -341,8 +350,8 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
     }
 
     /**
-     * Sets the operators' uids ({@code UID-router}, {@code UID-partial}, {@code UID-merge} or {@code
-     * UID-aggregate}), for savepoints that survive changes to the job; unset, Flink generates them. The
+     * Sets the operators' uids ({@code UID-router}, {@code UID-worker-load}, {@code UID-partial}, {@code
+     * UID-merge} or {@code UID-aggregate}), for savepoints that survive changes to the job; unset, Flink generates them. The
      * routers' checkpointed state belongs to {@code UID-router}.
      *
      * @param uid the uids' prefix
@@ -379,6 +388,29 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
     }
 
     /**
+     * {@return the name of the {@code Integer} accumulator counting the load intervals the routers of the
+     * aggregation {@code name} closed with the workers' busy ratios: {@code name + ".router-load-intervals"}}
+     * Summed over routers; it grows by about one per router each {@code agent.interval_ms} while records
+     * flow, and stays 0 for routers on the agent link, which close their intervals themselves.
+     *
+     * @param name the aggregation's {@link #name}
+     */
+    public static String routerLoadIntervalsAccumulator(String name) {
+        return name + ".router-load-intervals";
+    }
+
+    /**
+     * {@return the name of the {@code Integer} accumulator counting the intervals of worker loads the routers
+     * of the aggregation {@code name} received and did not use (stale, repeated, or on the agent link):
+     * {@code name + ".router-load-intervals-dropped"}}
+     *
+     * @param name the aggregation's {@link #name}
+     */
+    public static String routerLoadIntervalsDroppedAccumulator(String name) {
+        return name + ".router-load-intervals-dropped";
+    }
+
+    /**
      * Adds the aggregation to the input's job and returns its results: one per key and window, emitted when
      * the watermark passes the window's end.
      *
@@ -409,19 +441,31 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
         AggregateFunction<T, ACC, OUT> function = env.clean(aggregate);
         TypeInformation<KeyedWindowResult<K, OUT>> resultsType = resultTypeInfo(keys, results);
 
+        // The router operator is a process() of KeyRouter that also takes the workers' loads from its
+        // coordinator each interval (docs/flink-api.md, "Worker loads").
+        TypeInformation<Routed<T>> routedType = Routed.typeInfo(inputType);
         SingleOutputStreamOperator<Routed<T>> routed = input
-                .process(new KeyRouter<>(params.yaml, params.partitioner, params.workers, selector, hasher,
-                                recordsPerWorkerAccumulator(name), routerStatesRestoredAccumulator(name)),
-                        Routed.typeInfo(inputType))
-                .name(name + "/router");
+                .transform(name + "/router", routedType,
+                        new RouterOperator.Factory<>(new KeyRouter<>(params, selector, hasher, name), params.workers));
         int routers = routerParallelism > 0 ? routerParallelism : input.getParallelism();
         if (routers > 0) {
             routed.setParallelism(routers);
         }
         withUid(routed, "router");
         // Max parallelism P as well: the worker keys' codes pick key groups 0..P-1, one per worker.
-        WindowedStream<Routed<T>, WorkerKey<K>, TimeWindow> perWorker = routed
-                .keyBy(new WorkerKey.Selector<>(selector), WorkerKey.typeInfo(keys))
+        WorkerKey.Selector<T, K> byWorker = new WorkerKey.Selector<>(selector);
+        TypeInformation<WorkerKey<K>> workerKeys = WorkerKey.typeInfo(keys);
+        // Chained into each worker's task, before its window aggregate: samples the task's busy time and
+        // reports it to the routers (and, with an agent, to the agent).
+        SingleOutputStreamOperator<Routed<T>> sampled = routed
+                .keyBy(byWorker, workerKeys)
+                .transform(name + "/worker-load", routedType,
+                        new WorkerLoadOperator.Factory<Routed<T>>(loadReporting(params), params.workers))
+                .setParallelism(params.workers)
+                .setMaxParallelism(params.workers);
+        withUid(sampled, "worker-load");
+        WindowedStream<Routed<T>, WorkerKey<K>, TimeWindow> perWorker = DataStreamUtils
+                .reinterpretAsKeyedStream(sampled, byWorker, workerKeys)
                 .window(new RoutedWindows<>(window));
         if (!params.splitsKeys) {
             SingleOutputStreamOperator<KeyedWindowResult<K, OUT>> direct = perWorker
@@ -447,6 +491,12 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
                 .name(name + "/merge")
                 .setParallelism(params.workers);
         return withUid(merged, "merge");
+    }
+
+    /** Worker loads go to the agent when the params name one; the routers get them either way. */
+    private static WorkerLoadSampler.Config loadReporting(RouterParams params) {
+        WorkerLoadSink.Factory sink = params.agent ? new AgentLoadSink.Factory(params.yaml) : new WorkerLoadSink.None();
+        return new WorkerLoadSampler.Config(params.loadIntervalMs, sink);
     }
 
     private <R> SingleOutputStreamOperator<R> withUid(SingleOutputStreamOperator<R> operator, String role) {

@@ -6,7 +6,7 @@ import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
 
-import org.sas.job.metrics.WorkerLoadSampler;
+import org.sas.flink.internal.metrics.WorkerLoadSampler;
 
 import java.util.HashMap;
 import java.util.Map;

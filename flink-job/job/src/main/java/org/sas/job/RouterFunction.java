@@ -14,6 +14,7 @@ import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
+import org.sas.flink.internal.loads.LoadFeedback;
 import org.sas.nativeloader.NativeRouter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,10 +35,10 @@ import java.util.List;
  * start. Each case is logged; subtasks that restored are counted in {@value #STATES_RESTORED}.
  *
  * <p>Each load interval, {@link #endInterval} closes the router's interval with the workers' busy ratios
- * (the {@link RouterOperator} hands them over, see {@code docs/flink-job.md}); the intervals taken and
+ * (the {@code RouterOperator} hands them over, see {@code docs/flink-job.md}); the intervals taken and
  * dropped are counted in {@value #LOAD_INTERVALS} and {@value #LOAD_INTERVALS_DROPPED}.
  */
-public class RouterFunction extends ProcessFunction<Event, Event> implements CheckpointedFunction {
+public class RouterFunction extends ProcessFunction<Event, Event> implements CheckpointedFunction, LoadFeedback {
 
     private static final long serialVersionUID = 1L;
 
@@ -168,18 +169,19 @@ public class RouterFunction extends ProcessFunction<Event, Event> implements Che
 
     /**
      * Closes the router's interval with the workers' loads over load interval {@code interval} ({@code
-     * floor(epochMs / I)}, I = {@code agent.interval_ms}), if they are fresh: see {@link #takesLoads}. A
-     * router on the agent link takes none: it closes its intervals itself, with its record counts. Call on
-     * the task thread, between records.
+     * floor(epochMs / I)}, I = {@code agent.interval_ms}), if they are fresh: see {@link
+     * LoadFeedback#takesLoads}. A router on the agent link takes none: it closes its intervals itself, with
+     * its record counts. Call on the task thread, between records.
      *
      * @param loads each worker's busy ratio over the interval (length P)
      */
+    @Override
     public void endInterval(long interval, double[] loads) {
         if (router == 0) {
             return;
         }
         long nowMs = System.currentTimeMillis();
-        if (linked || !takesLoads(interval, lastLoadInterval, nowMs, params.loadIntervalMs)) {
+        if (linked || !LoadFeedback.takesLoads(interval, lastLoadInterval, nowMs, params.loadIntervalMs)) {
             loadIntervalsDropped.add(1);
             LOG.debug("router {} of {}: loads of interval {} not taken ({}; last taken {}, now in interval {})",
                     subtask(), params.partitioner, interval, linked ? "on the agent link" : "stale or repeated",
@@ -189,16 +191,6 @@ public class RouterFunction extends ProcessFunction<Event, Event> implements Che
         lastLoadInterval = interval;
         NativeRouter.endInterval(router, loads);
         loadIntervals.add(1);
-    }
-
-    /**
-     * Whether a router that last took the loads of interval {@code last} takes those of {@code interval}
-     * at wall time {@code nowMs}: only a later interval (nothing twice, nothing out of order), and only
-     * while the interval after it is under way, not once a newer interval has ended (then these loads
-     * are stale, and the router waits for the next ones).
-     */
-    static boolean takesLoads(long interval, long last, long nowMs, long intervalMs) {
-        return interval > last && Math.floorDiv(nowMs, intervalMs) <= interval + 1;
     }
 
     @Override

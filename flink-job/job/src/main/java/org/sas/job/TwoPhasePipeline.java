@@ -12,11 +12,12 @@ import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 
-import org.sas.job.loads.WorkerLoadOperator;
-import org.sas.job.metrics.AgentLoadSink;
-import org.sas.job.metrics.LogLoadSink;
-import org.sas.job.metrics.WorkerLoadSampler;
-import org.sas.job.metrics.WorkerLoadSink;
+import org.sas.flink.internal.loads.RouterOperator;
+import org.sas.flink.internal.loads.WorkerLoadOperator;
+import org.sas.flink.internal.metrics.AgentLoadSink;
+import org.sas.flink.internal.metrics.LogLoadSink;
+import org.sas.flink.internal.metrics.WorkerLoadSampler;
+import org.sas.flink.internal.metrics.WorkerLoadSink;
 import org.sas.nativeloader.NativeRouter;
 
 import java.time.Duration;
@@ -100,7 +101,7 @@ public final class TwoPhasePipeline {
         DataStream<Event> routed = env.fromSource(source, watermarks, "workload")
                 .setParallelism(params.routers)
                 .transform("router", TypeInformation.of(Event.class),
-                        new RouterOperator.Factory(new RouterFunction(params), params.workers))
+                        new RouterOperator.Factory<>(new RouterFunction(params), params.workers))
                 .uid("router")
                 .setParallelism(params.routers);
         routed = afterRouter.apply(routed);
@@ -122,7 +123,7 @@ public final class TwoPhasePipeline {
         // Chained into each worker's task: samples the task's load for the sink and for the routers.
         DataStream<Event> sampled = perWorker
                 .transform("worker-load", TypeInformation.of(Event.class),
-                        new WorkerLoadOperator.Factory(load, params.workers))
+                        new WorkerLoadOperator.Factory<Event>(load, params.workers))
                 .uid("worker-load")
                 .setParallelism(params.workers)
                 .setMaxParallelism(params.workers);

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import org.sas.job.WorkerLoadMetricsTest.CollectingSink;
 import org.sas.job.WorkerLoadMetricsTest.Sample;
-import org.sas.job.metrics.WorkerLoadSampler;
+import org.sas.flink.internal.metrics.WorkerLoadSampler;
 
 import java.time.Duration;
 import java.util.ArrayList;

@@ -10,7 +10,9 @@ import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 
 import org.junit.jupiter.api.Test;
 
-import org.sas.job.loads.WorkerLoads;
+import org.sas.flink.internal.loads.LoadFeedback;
+import org.sas.flink.internal.loads.RouterOperator;
+import org.sas.flink.internal.loads.WorkerLoads;
 import org.sas.nativeloader.NativeRouter;
 
 import java.util.ArrayList;
@@ -38,15 +40,15 @@ class RouterOperatorTest {
         long i = 1000;
         long start = i * INTERVAL_MS;
         // Interval i's loads arrive while i + 1 is under way: taken.
-        assertTrue(RouterFunction.takesLoads(i, Long.MIN_VALUE, start + INTERVAL_MS + 20, INTERVAL_MS));
-        assertTrue(RouterFunction.takesLoads(i, i - 1, start + 2 * INTERVAL_MS - 1, INTERVAL_MS));
+        assertTrue(LoadFeedback.takesLoads(i, Long.MIN_VALUE, start + INTERVAL_MS + 20, INTERVAL_MS));
+        assertTrue(LoadFeedback.takesLoads(i, i - 1, start + 2 * INTERVAL_MS - 1, INTERVAL_MS));
         // A worker's clock ahead of the router's: still the newest loads, taken.
-        assertTrue(RouterFunction.takesLoads(i, i - 1, start + 500, INTERVAL_MS));
+        assertTrue(LoadFeedback.takesLoads(i, i - 1, start + 500, INTERVAL_MS));
         // Once interval i + 1 has ended too, i is stale; i + 1's loads are the ones to wait for.
-        assertFalse(RouterFunction.takesLoads(i, i - 1, start + 2 * INTERVAL_MS, INTERVAL_MS));
+        assertFalse(LoadFeedback.takesLoads(i, i - 1, start + 2 * INTERVAL_MS, INTERVAL_MS));
         // Never twice, never older than the last taken.
-        assertFalse(RouterFunction.takesLoads(i, i, start + INTERVAL_MS + 20, INTERVAL_MS));
-        assertFalse(RouterFunction.takesLoads(i - 1, i, start + INTERVAL_MS + 20, INTERVAL_MS));
+        assertFalse(LoadFeedback.takesLoads(i, i, start + INTERVAL_MS + 20, INTERVAL_MS));
+        assertFalse(LoadFeedback.takesLoads(i - 1, i, start + INTERVAL_MS + 20, INTERVAL_MS));
     }
 
     @Test
@@ -97,7 +99,7 @@ class RouterOperatorTest {
     /** Routes {@code stream} through a {@link RouterOperator}, the loads arriving halfway as its coordinator sends them. */
     private static List<Integer> routeThroughOperator(JobParams params, long[][] stream, Arrival... arrivals)
             throws Exception {
-        RouterOperator operator = new RouterOperator(new RouterFunction(params));
+        RouterOperator<Event, Event, RouterFunction> operator = new RouterOperator<>(new RouterFunction(params));
         try (OneInputStreamOperatorTestHarness<Event, Event> harness = new OneInputStreamOperatorTestHarness<>(operator)) {
             harness.open();
             for (int i = 0; i < stream.length; i++) {

@@ -17,10 +17,10 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import org.sas.job.metrics.AgentLoadSink;
-import org.sas.job.metrics.LogLoadSink;
-import org.sas.job.metrics.WorkerLoadSampler;
-import org.sas.job.metrics.WorkerLoadSink;
+import org.sas.flink.internal.metrics.AgentLoadSink;
+import org.sas.flink.internal.metrics.LogLoadSink;
+import org.sas.flink.internal.metrics.WorkerLoadSampler;
+import org.sas.flink.internal.metrics.WorkerLoadSink;
 
 import java.net.URI;
 import java.net.http.HttpClient;

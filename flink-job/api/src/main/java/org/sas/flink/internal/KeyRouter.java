@@ -15,6 +15,8 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 import org.sas.flink.KeyHasher;
+import org.sas.flink.SkewedAggregation;
+import org.sas.flink.internal.loads.LoadFeedback;
 import org.sas.nativeloader.NativeRouter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,10 +39,15 @@ import java.util.List;
  * partitioner, worker count or setting it depends on). Each case is logged; the subtasks that resumed are
  * counted in a second accumulator. Results are exact either way: the state only decides balance.
  *
+ * <p>Each load interval, {@link #endInterval} closes the router's interval with the workers' busy ratios
+ * (the {@code RouterOperator} running it hands them over from the workers' {@code WorkerLoadOperator}s, as
+ * in the experiment job: {@code docs/flink-job.md}, "Worker loads reach the routers"); the intervals taken
+ * and dropped are counted in two more accumulators. {@code dalton-metrics} routes by them.
+ *
  * @param <T> the record
  * @param <K> the key
  */
-public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements CheckpointedFunction {
+public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements CheckpointedFunction, LoadFeedback {
 
     private static final long serialVersionUID = 1L;
 
@@ -50,34 +57,35 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
     private static final Logger LOG = LoggerFactory.getLogger(KeyRouter.class);
 
     /** Validated params, without {@code routers}: the subtask count is only known in {@link #open}. */
-    private final String paramsYaml;
+    private final RouterParams params;
     private final String partitioner;
     private final int workers;
     private final KeySelector<T, K> keySelector;
     private final KeyHasher<K> hasher;
-    private final String accumulator;
-    private final String restoredAccumulator;
+    /** The aggregation's name, which names its accumulators. */
+    private final String name;
     private transient long router;
+    /** Whether the router is on the agent link, which closes the router's intervals itself. */
+    private transient boolean linked;
+    /** The last interval whose loads the router took, or {@code Long.MIN_VALUE}. */
+    private transient long lastLoadInterval;
+    private transient IntCounter loadIntervals;
+    private transient IntCounter loadIntervalsDropped;
     private transient Histogram perWorker;
     private transient ListState<byte[]> routerState;
     /** The state handed back by {@link #initializeState}, applied in {@link #open}, where the router is made. */
     private transient byte[] restored;
 
     /**
-     * A router of {@code partitioner} over {@code workers} workers, as {@code paramsYaml} configures it.
-     *
-     * @param accumulator name of the records-per-worker accumulator
-     * @param restoredAccumulator name of the accumulator counting the subtasks that resumed from a checkpoint
+     * A router as {@code params} configure it, of the aggregation {@code name} (which names its accumulators).
      */
-    public KeyRouter(String paramsYaml, String partitioner, int workers, KeySelector<T, K> keySelector,
-            KeyHasher<K> hasher, String accumulator, String restoredAccumulator) {
-        this.paramsYaml = paramsYaml;
-        this.partitioner = partitioner;
-        this.workers = workers;
+    public KeyRouter(RouterParams params, KeySelector<T, K> keySelector, KeyHasher<K> hasher, String name) {
+        this.params = params;
+        this.partitioner = params.partitioner;
+        this.workers = params.workers;
         this.keySelector = keySelector;
         this.hasher = hasher;
-        this.accumulator = accumulator;
-        this.restoredAccumulator = restoredAccumulator;
+        this.name = name;
     }
 
     /** Called before {@link #open}: keeps this subtask's saved router, if there is exactly one, for open. */
@@ -104,12 +112,19 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
         NativeRouter.ensureLoaded();
         TaskInfo task = getRuntimeContext().getTaskInfo();
         String yaml = NativeRouter.normalizeParams(
-                paramsYaml, ".", new String[] {"routers=" + task.getNumberOfParallelSubtasks()});
+                params.yaml, ".", new String[] {"routers=" + task.getNumberOfParallelSubtasks()});
         router = NativeRouter.createRouter(yaml, "", task.getIndexOfThisSubtask());
         perWorker = new Histogram();
-        getRuntimeContext().addAccumulator(accumulator, perWorker);
+        getRuntimeContext().addAccumulator(SkewedAggregation.recordsPerWorkerAccumulator(name), perWorker);
         IntCounter statesRestored = new IntCounter();
-        getRuntimeContext().addAccumulator(restoredAccumulator, statesRestored);
+        getRuntimeContext().addAccumulator(SkewedAggregation.routerStatesRestoredAccumulator(name), statesRestored);
+        linked = NativeRouter.agentStatus(router).length > 0;
+        lastLoadInterval = Long.MIN_VALUE;
+        loadIntervals = new IntCounter();
+        loadIntervalsDropped = new IntCounter();
+        getRuntimeContext().addAccumulator(SkewedAggregation.routerLoadIntervalsAccumulator(name), loadIntervals);
+        getRuntimeContext().addAccumulator(
+                SkewedAggregation.routerLoadIntervalsDroppedAccumulator(name), loadIntervalsDropped);
         if (restored != null) {
             try {
                 NativeRouter.restoreState(router, restored);
@@ -158,6 +173,29 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
         }
         perWorker.add(worker);
         out.collect(new Routed<>(worker, WorkerKey.codeFor(worker, hash, workers), value));
+    }
+
+    /**
+     * Closes the router's interval with the workers' loads over load interval {@code interval}, if they are
+     * fresh ({@link LoadFeedback#takesLoads}). A router on the agent link takes none: it closes its
+     * intervals itself, with its record counts.
+     */
+    @Override
+    public void endInterval(long interval, double[] loads) {
+        if (router == 0) {
+            return;
+        }
+        long nowMs = System.currentTimeMillis();
+        if (linked || !LoadFeedback.takesLoads(interval, lastLoadInterval, nowMs, params.loadIntervalMs)) {
+            loadIntervalsDropped.add(1);
+            LOG.debug("SkewedAggregation: router {} of {}: loads of interval {} not taken ({}; last taken {})",
+                    subtask(), partitioner, interval, linked ? "on the agent link" : "stale or repeated",
+                    lastLoadInterval);
+            return;
+        }
+        lastLoadInterval = interval;
+        NativeRouter.endInterval(router, loads);
+        loadIntervals.add(1);
     }
 
     @Override

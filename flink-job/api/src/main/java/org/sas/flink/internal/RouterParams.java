@@ -11,6 +11,7 @@ import org.apache.flink.util.InstantiationUtil;
 import org.sas.nativeloader.NativeRouter;
 
 import java.io.IOException;
+import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,7 +28,9 @@ import java.util.regex.Pattern;
  * neither {@code window_ms} nor {@code slide_ms}, the router's window is the aggregation's (tumbling: size
  * and slide = the size; sliding: its size and slide), as in the job, where one key sets both.
  */
-public final class RouterParams {
+public final class RouterParams implements Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     /** The YAML text: overrides applied, defaults filled in, without {@code routers} (set per subtask). */
     public final String yaml;
@@ -37,12 +40,19 @@ public final class RouterParams {
     public final int workers;
     /** Whether a key may reach several workers: then results need the merge. */
     public final boolean splitsKeys;
+    /** I, the wall-clock interval of the workers' load samples ({@code agent.interval_ms}), ms. */
+    public final long loadIntervalMs;
+    /** Whether the params have an {@code agent:} section: then the workers report their loads to the agent. */
+    public final boolean agent;
 
-    private RouterParams(String yaml, String partitioner, int workers, boolean splitsKeys) {
+    private RouterParams(String yaml, String partitioner, int workers, boolean splitsKeys, long loadIntervalMs,
+            boolean agent) {
         this.yaml = yaml;
         this.partitioner = partitioner;
         this.workers = workers;
         this.splitsKeys = splitsKeys;
+        this.loadIntervalMs = loadIntervalMs;
+        this.agent = agent;
     }
 
     /**
@@ -83,7 +93,8 @@ public final class RouterParams {
         }
         String partitioner = view.get("partitioner").asText();
         boolean agent = !view.get("agent_address").asText().isEmpty();
-        return new RouterParams(yaml, partitioner, view.get("workers").asInt(), agent || splits(yaml));
+        return new RouterParams(yaml, partitioner, view.get("workers").asInt(), agent || splits(yaml),
+                view.get("load_interval_ms").asLong(), agent);
     }
 
     /** The router's message without its own {@code params: } prefix, with a hint where the builder can help. */

@@ -1,4 +1,4 @@
-package org.sas.job.loads;
+package org.sas.flink.internal.loads;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

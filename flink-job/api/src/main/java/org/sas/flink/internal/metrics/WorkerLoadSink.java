@@ -1,4 +1,4 @@
-package org.sas.job.metrics;
+package org.sas.flink.internal.metrics;
 
 import java.io.Serializable;
 
@@ -24,6 +24,21 @@ public interface WorkerLoadSink extends AutoCloseable {
 
     @Override
     default void close() {}
+
+    /** Opens no sink: the samples go only where the caller sends them (the routers). */
+    final class None implements Factory {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public WorkerLoadSink open(int worker) {
+            return (interval, w, busyMs, backPressuredMs, intervalMs, recordsIn) -> {};
+        }
+
+        @Override
+        public String toString() {
+            return "NONE";
+        }
+    }
 
     /** Opens a worker's sink in the worker's subtask; travels with the job graph. */
     interface Factory extends Serializable {

@@ -1,4 +1,4 @@
-package org.sas.job.metrics;
+package org.sas.flink.internal.metrics;
 
 import org.sas.nativeloader.NativeRouter;
 

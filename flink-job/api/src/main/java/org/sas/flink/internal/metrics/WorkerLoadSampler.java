@@ -1,4 +1,4 @@
-package org.sas.job.metrics;
+package org.sas.flink.internal.metrics;
 
 import org.apache.flink.api.common.TaskInfo;
 import org.apache.flink.api.common.functions.RuntimeContext;

@@ -1,4 +1,4 @@
-package org.sas.job.metrics;
+package org.sas.flink.internal.metrics;
 
 import org.apache.flink.runtime.metrics.TimerGauge;
 import org.apache.flink.util.clock.Clock;

@@ -1,4 +1,4 @@
-package org.sas.job.loads;
+package org.sas.flink.internal.loads;
 
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.runtime.jobgraph.OperatorID;
@@ -14,9 +14,8 @@ import org.apache.flink.streaming.api.operators.StreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
-import org.sas.job.Event;
-import org.sas.job.metrics.WorkerLoadSampler;
-import org.sas.job.metrics.WorkerLoadSink;
+import org.sas.flink.internal.metrics.WorkerLoadSampler;
+import org.sas.flink.internal.metrics.WorkerLoadSink;
 
 import java.util.concurrent.RejectedExecutionException;
 
@@ -30,9 +29,11 @@ import java.util.concurrent.RejectedExecutionException;
  * aggregate) wherever it sits in the chain. Records pass untouched. The sampler's thread hands each
  * report to the task's mailbox, which sends it: operator events leave a task from its own thread only.
  * The last, partial sample taken when the operator closes goes to the sink alone.
+ *
+ * @param <T> the worker's records
  */
-public final class WorkerLoadOperator extends AbstractStreamOperator<Event>
-        implements OneInputStreamOperator<Event, Event> {
+public final class WorkerLoadOperator<T> extends AbstractStreamOperator<T>
+        implements OneInputStreamOperator<T, T> {
 
     private static final long serialVersionUID = 1L;
 
@@ -63,7 +64,7 @@ public final class WorkerLoadOperator extends AbstractStreamOperator<Event>
     }
 
     @Override
-    public void processElement(StreamRecord<Event> element) {
+    public void processElement(StreamRecord<T> element) {
         output.collect(element);
     }
 
@@ -123,24 +124,26 @@ public final class WorkerLoadOperator extends AbstractStreamOperator<Event>
     /**
      * Builds the operator with its event gateway and names its coordinator; travels with the job graph.
      * Worker {@code i} must be subtask {@code i}: parallelism = max parallelism = P.
+     *
+     * @param <T> the worker's records
      */
-    public static final class Factory extends SimpleOperatorFactory<Event>
-            implements CoordinatedOperatorFactory<Event>, OneInputStreamOperatorFactory<Event, Event> {
+    public static final class Factory<T> extends SimpleOperatorFactory<T>
+            implements CoordinatedOperatorFactory<T>, OneInputStreamOperatorFactory<T, T> {
 
         private static final long serialVersionUID = 1L;
 
         private final int workers;
 
         public Factory(WorkerLoadSampler.Config config, int workers) {
-            super(new WorkerLoadOperator(config));
+            super(new WorkerLoadOperator<T>(config));
             this.workers = workers;
         }
 
         @Override
-        public <T extends StreamOperator<Event>> T createStreamOperator(StreamOperatorParameters<Event> parameters) {
-            T operator = super.createStreamOperator(parameters);
+        public <O extends StreamOperator<T>> O createStreamOperator(StreamOperatorParameters<T> parameters) {
+            O operator = super.createStreamOperator(parameters);
             OperatorID id = parameters.getStreamConfig().getOperatorID();
-            ((WorkerLoadOperator) operator).connect(
+            ((WorkerLoadOperator<?>) operator).connect(
                     parameters.getOperatorEventDispatcher().getOperatorEventGateway(id),
                     parameters.getMailboxExecutor());
             return operator;

@@ -1,4 +1,4 @@
-package org.sas.job.metrics;
+package org.sas.flink.internal.metrics;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -1,4 +1,4 @@
-package org.sas.job.loads;
+package org.sas.flink.internal.loads;
 
 import org.apache.flink.runtime.jobgraph.OperatorID;
 import org.apache.flink.runtime.operators.coordination.OperatorCoordinator;
