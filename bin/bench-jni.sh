@@ -9,8 +9,8 @@ cd "$(repo_root)"
 need cargo "install Rust with rustup"
 need mvn "install Maven 3"
 cargo build --release --workspace
-# The job module resolves the loader jar from the local repository when run alone.
-mvn -B -q -f flink-job/pom.xml -pl native-loader -am install -DskipTests
+# The job module resolves the loader and API jars from the local repository when run alone.
+mvn -B -q -f flink-job/pom.xml -pl native-loader,api -am install -DskipTests -Dexec.skip=true
 mvn -B -q -f flink-job/pom.xml test-compile -DskipTests
 mvn -B -q -f flink-job/pom.xml -pl job exec:exec@bench-jni \
   -Dbench.records="${1:-20000000}" -Dbench.rounds="${2:-3}"

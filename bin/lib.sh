@@ -36,22 +36,24 @@ build_artifacts() {
   fi
 }
 
-# The classpath that runs the job on an embedded MiniCluster: Flink's jars (provided scope), the job
-# jar and the native loader jar. Cached in flink-job/job/target/classpath.txt.
+# The classpath that runs the job on an embedded MiniCluster: the native loader jar, the job jar (which
+# bundles the API module) and Flink's jars (provided scope). Cached in flink-job/job/target/classpath.txt.
 embedded_classpath() {
   local root cp_file
   root=$(repo_root)
   cp_file="$root/flink-job/job/target/classpath.txt"
   if [ ! -f "$cp_file" ] || [ "$root/flink-job/job/pom.xml" -nt "$cp_file" ]; then
-    # Maven's output goes to stderr: stdout is the classpath.
-    mvn -B -q -f "$root/flink-job/pom.xml" -pl native-loader -am install -DskipTests >&2 \
-      || die "classpath: could not install the native loader jar"
+    # Maven's output goes to stderr: stdout is the classpath. The job's own modules are installed so that
+    # Maven can resolve the job's dependencies outside a reactor build (cargo already ran).
+    mvn -B -q -f "$root/flink-job/pom.xml" -pl native-loader,api -am install -DskipTests -Dexec.skip=true >&2 \
+      || die "classpath: could not install the native loader and API jars"
     mvn -B -q -f "$root/flink-job/pom.xml" -pl job dependency:build-classpath \
       -Dmdep.includeScope=compile -Dmdep.outputFile="$cp_file" >&2 \
       || die "classpath: mvn dependency:build-classpath failed"
   fi
-  # The loader jar from this build first, then Flink's jars, then the job.
-  echo "$root/flink-job/native-loader/target/sas-native-loader-0.1.0.jar:$(cat "$cp_file"):$root/flink-job/job/target/sas-flink-job-0.1.0.jar"
+  # The loader jar from this build first, then the job jar (its bundled API classes are this build's, ahead
+  # of an installed copy), then Flink's jars.
+  echo "$root/flink-job/native-loader/target/sas-native-loader-0.1.0.jar:$root/flink-job/job/target/sas-flink-job-0.1.0.jar:$(cat "$cp_file")"
 }
 
 # Runs the keyed-aggregation job on an embedded MiniCluster (no cluster needed).
