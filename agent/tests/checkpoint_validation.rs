@@ -8,6 +8,9 @@
 //!
 //! Every wait is a condition (the process's exit, a log line) with a failure deadline.
 
+mod common;
+
+use common::Served;
 use sas_agent::fake_job::{self, LocalAgent};
 use sas_agent::pb::{self, SessionMode};
 use sas_agent::server::{ModelFactory, ServeConfig};
@@ -15,15 +18,11 @@ use sas_learner::checkpoint;
 use sas_learner::config::SacConfig;
 use sas_learner::sac_n::SacN;
 use sas_router::mask::Mask;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use tonic::Code;
 
 const WORKERS: u32 = 4;
-const LIMIT: Duration = Duration::from_secs(30);
 
 fn small_sac() -> SacConfig {
     SacConfig {
@@ -61,90 +60,6 @@ fn poison_weight(dir: &Path, name: &str) {
     std::fs::write(&path, bytes).unwrap();
 }
 
-/// A `sas-agent serve` child process and its output (log on stdout, errors on stderr).
-struct Served {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Served {
-    fn start(config: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sas-agent"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sas-agent serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        let collect = |pipe: Box<dyn std::io::Read + Send>| {
-            let sink = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut log = sink.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            })
-        };
-        let readers = vec![
-            collect(Box::new(child.stdout.take().expect("stdout is piped"))),
-            collect(Box::new(child.stderr.take().expect("stderr is piped"))),
-        ];
-        Self { child, log, readers }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits for the process to exit and for the rest of its output; kills it and panics after `LIMIT`.
-    fn exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("sas-agent still running after {LIMIT:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until the output contains `needle`; panics if the process exits first or after `LIMIT`.
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + LIMIT;
-        while !self.log().contains(needle) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("exited ({status}) before logging {needle:?}:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} within {LIMIT:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// `serve` with `checkpoint` on ephemeral loopback ports: exits 2 naming `file` and `tensor` (if any)
 /// instead of starting.
 fn serve_refuses(checkpoint: &Path, file: &str, tensor: Option<&str>) {
@@ -158,7 +73,7 @@ fn serve_refuses(checkpoint: &Path, file: &str, tensor: Option<&str>) {
     )
     .unwrap();
     let mut served = Served::start(&config, &[]);
-    let status = served.exit();
+    let status = served.exit_blocking();
     let log = served.log();
     assert_eq!(status.code(), Some(2), "{status}:\n{log}");
     let named = checkpoint.join(file).display().to_string();
@@ -278,7 +193,7 @@ fn a_bind_beyond_loopback_needs_allow_remote_and_is_logged() {
     std::fs::write(&config, "bind: 0.0.0.0:0\nmetrics_bind: 127.0.0.1:0\n").unwrap();
 
     let mut refused = Served::start(&config, &[]);
-    let status = refused.exit();
+    let status = refused.exit_blocking();
     let log = refused.log();
     assert_eq!(status.code(), Some(2), "{status}:\n{log}");
     assert!(
@@ -289,9 +204,7 @@ fn a_bind_beyond_loopback_needs_allow_remote_and_is_logged() {
     let mut allowed = Served::start(&config, &["--allow-remote"]);
     allowed.wait_for("listening beyond loopback");
     allowed.wait_for("serving grpc");
-    let pid = libc::pid_t::try_from(allowed.child.id()).unwrap();
-    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = allowed.exit();
+    allowed.signal(libc::SIGTERM);
+    let status = allowed.exit_blocking();
     assert_eq!(status.code(), Some(0), "{status}:\n{}", allowed.log());
 }

@@ -2,6 +2,9 @@
 //! session of another layout; a TRAIN session's learner publishes new weights and saves them; subtasks
 //! opening with one session key share one session. Every wait is bounded.
 
+mod common;
+
+use common::report_step;
 use sas_agent::fake_job::{self, LocalAgent};
 use sas_agent::pb::{self, SessionMode};
 use sas_agent::server::{AgentClock, ManualClock, ModelFactory, ServeConfig};
@@ -44,29 +47,6 @@ async fn start(config: ServeConfig) -> LocalAgent {
     LocalAgent::start(config, factory).await.unwrap()
 }
 
-/// Reports every worker and the router for `interval`.
-async fn report_step(
-    client: &mut pb::agent_client::AgentClient<tonic::transport::Channel>,
-    session: &str,
-    interval: u64,
-) {
-    for w in 0..WORKERS {
-        let busy = 20.0 + f64::from((w * 13 + interval as u32 * 7) % 80);
-        client
-            .report_worker(fake_job::worker_report(session, interval, w, busy))
-            .await
-            .unwrap();
-    }
-    client
-        .report_router(fake_job::router_report(
-            session,
-            interval,
-            vec![400, 300, 200, 100],
-        ))
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_checkpoint_serves_its_policy_and_refuses_another_layout() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,7 +68,7 @@ async fn a_checkpoint_serves_its_policy_and_refuses_another_layout() {
     assert_eq!(open.model_version, 1, "a model answers, not the initial table");
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
     timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
-    report_step(&mut client, &open.session_id, 0).await;
+    report_step(&mut client, &open.session_id, 0, WORKERS).await;
     let table = timeout(LIMIT, tables.message()).await.unwrap().unwrap().unwrap();
     assert_eq!((table.step, table.model_version), (1, 1));
     assert_eq!(table.action.len(), mask().action_dim());
@@ -158,7 +138,7 @@ async fn a_train_session_publishes_new_weights_and_saves_them() {
     // Steps until the learner has published a few times (it needs a batch of 8 first).
     while version < first.model_version + 3 && started.elapsed() < LIMIT {
         clock.set((interval + 1) * 100);
-        report_step(&mut client, &open.session_id, interval).await;
+        report_step(&mut client, &open.session_id, interval, WORKERS).await;
         version = timeout(LIMIT, tables.message())
             .await
             .unwrap()

@@ -7,107 +7,20 @@
 //!
 //! Every wait is a condition (health, a file, the process's exit) with a failure deadline.
 
+mod common;
+
+use common::{LIMIT, Served, report_step};
 use sas_agent::fake_job;
 use sas_agent::pb::{self, SessionMode};
 use sas_learner::checkpoint::{self, Expected};
 use sas_router::mask::Mask;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const WORKERS: u32 = 4;
-const LIMIT: Duration = Duration::from_secs(30);
 const JOB: &str = "signalled-job";
-
-/// A `sas-agent serve` child process and everything it wrote so far (its log goes to stdout, its
-/// errors to stderr).
-struct Served {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Served {
-    /// Starts `sas-agent serve --config <config>`; two threads collect its output.
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sas-agent"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sas-agent serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        let collect = |pipe: Box<dyn std::io::Read + Send>| {
-            let sink = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut log = sink.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            })
-        };
-        let readers = vec![
-            collect(Box::new(child.stdout.take().expect("stdout is piped"))),
-            collect(Box::new(child.stderr.take().expect("stderr is piped"))),
-        ];
-        Self { child, log, readers }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Panics (with the log) if the process has already exited.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("sas-agent exited early ({status}):\n{}", self.log());
-        }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
-    }
-
-    /// Waits for the process to exit, then for the rest of its output; kills it and panics after
-    /// `LIMIT`.
-    async fn exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // The pipes close with the process: the readers end.
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("sas-agent did not exit within {LIMIT:?}:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        // A failed test must not leave the server running.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A loopback port nobody listens on now (the agent binds it a moment later).
 fn free_port() -> u16 {
@@ -154,29 +67,6 @@ fn wall_interval() -> u64 {
     (now.as_millis() / 100) as u64
 }
 
-/// Reports every worker and the router for `interval` (the step closes at once).
-async fn report_step(
-    client: &mut pb::agent_client::AgentClient<tonic::transport::Channel>,
-    session: &str,
-    interval: u64,
-) {
-    for w in 0..WORKERS {
-        let busy = 20.0 + f64::from((w * 13 + interval as u32 * 7) % 80);
-        client
-            .report_worker(fake_job::worker_report(session, interval, w, busy))
-            .await
-            .unwrap();
-    }
-    client
-        .report_router(fake_job::router_report(
-            session,
-            interval,
-            vec![400, 300, 200, 100],
-        ))
-        .await
-        .unwrap();
-}
-
 /// Serves TRAIN with checkpoints only at the end, trains a session until the learner has published three
 /// times, sends `signal` with the session still open and its router still subscribed, and checks the
 /// exit status and the checkpoint the learner saved on the way out.
@@ -197,7 +87,7 @@ async fn training_survives(signal: libc::c_int) {
         ),
     )
     .unwrap();
-    let mut served = Served::start(&config);
+    let mut served = Served::start(&config, &[]);
     let uri = format!("http://127.0.0.1:{port}");
     wait_serving(&mut served, &uri).await;
 
@@ -221,7 +111,7 @@ async fn training_survives(signal: libc::c_int) {
         while interval > wall_interval() + 1 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        report_step(&mut client, &open.session_id, interval).await;
+        report_step(&mut client, &open.session_id, interval, WORKERS).await;
         version = timeout(LIMIT, tables.message())
             .await
             .unwrap()
