@@ -62,20 +62,22 @@ async fn close(client: &mut AgentClient<Channel>, session: &str) -> u64 {
     client.close_session(request).await.unwrap().into_inner().steps
 }
 
+/// The step of the next table on the stream.
+async fn next_step(tables: &mut tonic::Streaming<pb::RoutingTableUpdate>) -> u64 {
+    timeout(LIMIT, tables.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .step
+}
+
 #[tokio::test]
 async fn one_batch_closes_a_step_as_the_unary_calls_do() {
     let (local, mut client) = start().await;
     let open = open(&mut client).await;
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
-    assert_eq!(
-        timeout(LIMIT, tables.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .step,
-        0
-    );
+    assert_eq!(next_step(&mut tables).await, 0);
 
     let interval = current_interval();
     let ack = client
@@ -146,30 +148,14 @@ async fn a_bad_item_fails_the_call_naming_it_and_stores_nothing() {
     let ack = client.report(workers_only).await.unwrap().into_inner();
     assert_eq!(ack.stored, WORKERS);
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
-    assert_eq!(
-        timeout(LIMIT, tables.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .step,
-        0
-    );
+    assert_eq!(next_step(&mut tables).await, 0);
     let routers_only = pb::ReportBatch {
         session_id: open.session_id.clone(),
         workers: Vec::new(),
         routers: vec![router],
     };
     assert_eq!(client.report(routers_only).await.unwrap().into_inner().stored, 1);
-    assert_eq!(
-        timeout(LIMIT, tables.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .step,
-        1
-    );
+    assert_eq!(next_step(&mut tables).await, 1);
     assert_eq!(close(&mut client, &open.session_id).await, 1);
     drop(client);
     local.stop().await.unwrap();
@@ -188,30 +174,14 @@ async fn items_ahead_of_the_clock_are_counted_and_leave_nothing_behind() {
     assert_eq!((ack.stored, ack.ahead), (0, WORKERS + 1));
     // The session still steps on time: the far interval opened nothing that holds it back.
     let mut tables = fake_job::subscribe(&mut client, &open.session_id).await.unwrap();
-    assert_eq!(
-        timeout(LIMIT, tables.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .step,
-        0
-    );
+    assert_eq!(next_step(&mut tables).await, 0);
     let ack = client
         .report(batch(&open.session_id, current_interval()))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(ack.stored, WORKERS + 1);
-    assert_eq!(
-        timeout(LIMIT, tables.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .step,
-        1
-    );
+    assert_eq!(next_step(&mut tables).await, 1);
     drop(client);
     local.stop().await.unwrap();
 }
