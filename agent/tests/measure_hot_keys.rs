@@ -159,3 +159,55 @@ fn eval_routers_names_the_hot_key_mode_and_the_mask_source() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`hot_keys.shares`"), "{stderr}");
 }
+
+#[test]
+fn simulate_draws_the_mask_of_a_key_stream_from_its_measured_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("keys.txt");
+    write_stream(&stream);
+    let path = stream.to_str().unwrap();
+    let checkpoint = dir.path().join("policy");
+    // 3 steps of 20 000 records: the whole stream, measured before training.
+    let run = sas_agent(&[
+        "simulate",
+        "--workload",
+        "file",
+        "--path",
+        path,
+        "--workers",
+        "8",
+        "--steps",
+        "3",
+        "--warmup-steps",
+        "3",
+        "--eval-steps",
+        "1",
+        "--json",
+        "--out",
+        checkpoint.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("mask from the hot-key shares measured on the first 60000 records"), "{said}");
+
+    let measured: serde_json::Value = serde_json::from_slice(
+        &sas_agent(&[
+            "measure-hot-keys",
+            "--workload",
+            "file",
+            "--path",
+            path,
+            "--workers",
+            "8",
+            "--records",
+            "60000",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoint.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["mask"], measured["mask"]["ranges"]);
+    // Not the mask Zipf(1.5) would give: the stream's own shares drew it.
+    assert_ne!(measured["mask"]["ranges"], measured["alpha_mask"]["ranges"]);
+}

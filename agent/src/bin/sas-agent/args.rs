@@ -33,7 +33,9 @@ pub(crate) struct WorldArgs {
     #[arg(long, value_enum)]
     pub(crate) hot_key_mode: Option<HotKeys>,
     /// Measured share of each hot rank, comma-separated (`sas-agent measure-hot-keys` prints them): the
-    /// mask is drawn from these instead of from --alpha, and there are as many hot keys as shares.
+    /// mask is drawn from these, and there are as many hot keys as shares. Without them the mask of the
+    /// generated Zipf stream is drawn from --alpha, and that of any other stream (a file, a text, shuffled
+    /// ids) from the shares the online detector measures on its first records (up to 2 million).
     #[arg(long, value_delimiter = ',')]
     pub(crate) hot_key_shares: Vec<f64>,
     /// Number of workers P.

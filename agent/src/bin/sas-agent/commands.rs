@@ -270,7 +270,7 @@ fn world(args: &WorldArgs, seed: u64, steps: u64) -> anyhow::Result<SimConfig> {
     } else {
         (args.hot_key_shares.len(), args.hot_key_shares.clone())
     };
-    Ok(SimConfig {
+    let mut sim = SimConfig {
         workers: args.workers,
         alpha: args.alpha,
         capacity_spread: args.capacity_spread,
@@ -280,7 +280,36 @@ fn world(args: &WorldArgs, seed: u64, steps: u64) -> anyhow::Result<SimConfig> {
         hot_keys,
         mask_shares,
         ..defaults
-    })
+    };
+    if sim.mask_shares.is_empty() && sim.workload.is_some() && sim.hot_key_mode == HotKeyMode::Online {
+        measure_mask_shares(&mut sim, steps)?;
+    }
+    Ok(sim)
+}
+
+/// Records the mask's shares are measured over, at most: enough for the detector to settle, little beside
+/// training.
+const MASK_MEASURE_RECORDS: u64 = 2_000_000;
+
+/// Draws the mask of a world whose stream is not the generated Zipf one from the shares its routers'
+/// online detector measures on the stream itself (what `measure-hot-keys` prints), not from an assumed
+/// exponent that such a stream need not follow.
+fn measure_mask_shares(sim: &mut SimConfig, steps: u64) -> anyhow::Result<()> {
+    let records = sim.records_per_step.saturating_mul(steps).clamp(1, MASK_MEASURE_RECORDS);
+    let workload = sim.workload_config(sim.alpha);
+    let report = eval::measure_hot_keys(&workload, records, &sim.router_config())
+        .context("measuring the stream's hot-key shares for the mask (give --hot-key-shares to skip)")?;
+    eprintln!(
+        "mask from the hot-key shares measured on the first {} records of the stream (top share {:.4}, \
+         {} true hot keys, action dimension {})",
+        report.records,
+        report.shares.first().copied().unwrap_or(0.0),
+        report.mask.true_hot_keys,
+        report.mask.action_dim,
+    );
+    sim.hot_keys = report.shares.len();
+    sim.mask_shares = report.shares;
+    Ok(())
 }
 
 fn collect_report(s: &CollectSummary) -> String {
