@@ -173,6 +173,8 @@ fn invalid_configs() -> Vec<(&'static str, RouterConfig)> {
         ("flexd.hot_threshold", with(&|c| c.flexd.hot_threshold = 2.0)),
         ("flexd.refresh_ms", with(&|c| c.flexd.refresh_ms = 0)),
         ("flexd.delta", with(&|c| c.flexd.delta = 0.5)),
+        ("busy_feedback.smoothing", with(&|c| c.busy_feedback.smoothing = 0.0)),
+        ("busy_feedback.smoothing", with(&|c| c.busy_feedback.smoothing = f64::NAN)),
         (
             "saspartitioner.stats_intervals",
             with(&|c| c.saspartitioner.stats_intervals = 0),

@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 use crate::hashing::murmur3_32;
 use crate::limits::{MAX_PAYLOAD_ITEMS, MAX_RECORDS, MAX_ROUTERS};
 use crate::partitioner::{
-    ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
+    BusyFeedbackConfig, ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
 };
 use crate::workload::WorkloadConfig;
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,8 @@ pub struct RouterSettings {
     pub dalton: DaltonConfig,
     /// FlexD.
     pub flexd: FlexDConfig,
+    /// busy-feedback.
+    pub busy_feedback: BusyFeedbackConfig,
     /// saspartitioner.
     pub saspartitioner: SasConfig,
 }
@@ -400,6 +402,7 @@ impl Params {
             choices: r.choices,
             dalton: r.dalton,
             flexd: r.flexd,
+            busy_feedback: r.busy_feedback,
             saspartitioner: r.saspartitioner,
         }
     }
@@ -444,6 +447,7 @@ const ROUTER_KEYS: &[&str] = &[
     "router.flexd.hot_threshold",
     "router.flexd.refresh_ms",
     "router.flexd.delta",
+    "router.busy_feedback.smoothing",
     "router.saspartitioner.stats_intervals",
 ];
 

@@ -12,6 +12,7 @@ use crate::state::{StateReader, StateWriter};
 use crate::window::WindowSpec;
 use serde::{Deserialize, Serialize};
 
+mod busy_feedback;
 mod cam;
 mod cm;
 mod d_choices;
@@ -28,6 +29,7 @@ mod saspartitioner;
 mod shuffle;
 mod w_choices;
 
+pub use busy_feedback::BusyFeedback;
 pub use cam::Cam;
 pub use cm::Cm;
 pub use d_choices::DChoices;
@@ -152,6 +154,7 @@ pub const NAMES: &[&str] = &[
     "dalton-metrics",
     "dalton-offline",
     "drifting-key",
+    "busy-feedback",
     "saspartitioner",
 ];
 
@@ -176,6 +179,7 @@ pub fn build(name: &str, config: &RouterConfig) -> Result<Box<dyn Partitioner>, 
         "dalton-metrics" => Box::new(DaltonMetrics::new(config)?),
         "dalton-offline" => Box::new(DaltonOffline::new(config)?),
         "drifting-key" => Box::new(DriftingKey::new(config)?),
+        "busy-feedback" => Box::new(BusyFeedback::new(config)?),
         "saspartitioner" => Box::new(SasPartitioner::new(config)?),
         _ => {
             return Err(ConfigError::UnknownPartitioner {
@@ -208,6 +212,8 @@ pub struct RouterConfig {
     pub dalton: DaltonConfig,
     /// FlexD.
     pub flexd: FlexDConfig,
+    /// `busy-feedback`.
+    pub busy_feedback: BusyFeedbackConfig,
     /// `saspartitioner`'s per-record rule.
     pub saspartitioner: SasConfig,
 }
@@ -224,6 +230,7 @@ impl Default for RouterConfig {
             choices: ChoicesConfig::default(),
             dalton: DaltonConfig::default(),
             flexd: FlexDConfig::default(),
+            busy_feedback: BusyFeedbackConfig::default(),
             saspartitioner: SasConfig::default(),
         }
     }
@@ -458,6 +465,22 @@ impl Default for FlexDConfig {
     }
 }
 
+/// `busy-feedback`'s smoothing of the measured per-record costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusyFeedbackConfig {
+    /// Weight of the newest interval in each worker's smoothed cost per record, in (0, 1]: 1 follows the
+    /// last interval alone, lower values ride out interval noise. Default 0.5 (a change is 94 % followed
+    /// after 4 intervals).
+    pub smoothing: f64,
+}
+
+impl Default for BusyFeedbackConfig {
+    fn default() -> Self {
+        Self { smoothing: 0.5 }
+    }
+}
+
 /// The per-record rule `saspartitioner` applies to hot keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -609,6 +632,10 @@ impl RouterConfig {
                 self.flexd.delta,
                 "must be >= 1",
             ));
+        }
+        let smoothing = self.busy_feedback.smoothing;
+        if !(smoothing > 0.0 && smoothing <= 1.0) {
+            return Err(ConfigError::invalid("busy_feedback.smoothing", smoothing, "must be in (0, 1]"));
         }
         self.hot_keys.mask(self.workers)?;
         let stats = self.saspartitioner.stats_intervals;
