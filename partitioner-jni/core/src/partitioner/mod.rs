@@ -24,6 +24,7 @@ mod dalton_original;
 mod drifting_key;
 mod flexd;
 mod hash;
+mod local_global;
 mod pkg;
 mod saspartitioner;
 mod shuffle;
@@ -40,6 +41,7 @@ pub use dalton_original::DaltonOriginal;
 pub use drifting_key::DriftingKey;
 pub use flexd::FlexD;
 pub use hash::Hash;
+pub use local_global::LocalGlobal;
 pub use pkg::Pkg;
 pub use saspartitioner::SasPartitioner;
 pub use shuffle::Shuffle;
@@ -154,6 +156,7 @@ pub const NAMES: &[&str] = &[
     "dalton-metrics",
     "dalton-offline",
     "drifting-key",
+    "local-global",
     "busy-feedback",
     "saspartitioner",
 ];
@@ -179,6 +182,7 @@ pub fn build(name: &str, config: &RouterConfig) -> Result<Box<dyn Partitioner>, 
         "dalton-metrics" => Box::new(DaltonMetrics::new(config)?),
         "dalton-offline" => Box::new(DaltonOffline::new(config)?),
         "drifting-key" => Box::new(DriftingKey::new(config)?),
+        "local-global" => Box::new(LocalGlobal::new(config)),
         "busy-feedback" => Box::new(BusyFeedback::new(config)?),
         "saspartitioner" => Box::new(SasPartitioner::new(config)?),
         _ => {

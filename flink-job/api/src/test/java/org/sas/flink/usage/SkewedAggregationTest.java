@@ -205,7 +205,8 @@ class SkewedAggregationTest {
     @Test
     void everyPartitionerIsTested() {
         assertEquals(Set.of("hash", "shuffle", "pkg", "d-choices", "w-choices", "cm", "cam", "dagreedy", "flexd",
-                "dalton-original", "dalton-metrics", "dalton-offline", "drifting-key", "busy-feedback", "saspartitioner"),
+                "dalton-original", "dalton-metrics", "dalton-offline", "drifting-key", "local-global",
+                "busy-feedback", "saspartitioner"),
                 Set.copyOf(partitioners()));
     }
 
