@@ -12,6 +12,10 @@ import java.util.List;
  * measured. No clock and no Flink here; {@link RateController} runs the stages.
  *
  * <ol>
+ *   <li><b>Probe</b> (when {@code probeFraction} is above 0). One stage at {@code probeFraction} × C: the
+ *       source is back-pressured, and the rate the job achieves is about its maximum. The ramp starts
+ *       there, with {@code fineFactor} as its factor, so the maximum is known to {@code fineFactor − 1}
+ *       after a few stages instead of a climb from a quarter of C.</li>
  *   <li><b>Ramp.</b> The first target is {@code startFraction} × the total capacity C. After a sustained
  *       stage the target is multiplied by {@code factor}. After an unsustained one it is multiplied
  *       again, until {@code stopAfter} consecutive stages were unsustained: a single noisy stage does
@@ -43,7 +47,9 @@ public final class Ramp {
     private final double capacity;
     private final List<StageResult> results = new ArrayList<>();
 
-    private Phase phase = Phase.RAMP;
+    private Phase phase;
+    /** The ramp's factor: {@code factor}, or {@code fineFactor} after a probe. */
+    private double factor;
     private boolean done;
     private double nextTarget;
     private boolean pauseNext;
@@ -62,7 +68,10 @@ public final class Ramp {
         Preconditions.checkArgument(capacity > 0, "total capacity must be > 0, got %s", capacity);
         this.settings = settings;
         this.capacity = capacity;
-        this.nextTarget = settings.startFraction() * capacity;
+        boolean probe = settings.probeFraction() > 0;
+        this.phase = probe ? Phase.PROBE : Phase.RAMP;
+        this.factor = settings.factor();
+        this.nextTarget = (probe ? settings.probeFraction() : settings.startFraction()) * capacity;
     }
 
     /**
@@ -102,6 +111,12 @@ public final class Ramp {
         results.add(r);
         pauseNext = !r.sustained();
         switch (phase) {
+            case PROBE -> {
+                phase = Phase.RAMP;
+                factor = settings.fineFactor();
+                nextTarget = Math.max(achievedRate, settings.minFraction() * capacity);
+                pauseNext = true; // the probe leaves queues behind
+            }
             case RAMP -> afterRamp(r);
             case BISECT -> {
                 if (r.sustained()) {
@@ -122,9 +137,9 @@ public final class Ramp {
             lo = r;
             hi = null;
             streak = 0;
-            nextTarget = r.targetRate() * settings.factor();
+            nextTarget = r.targetRate() * factor;
         } else if (lo == null) {
-            nextTarget = r.targetRate() / settings.factor();
+            nextTarget = r.targetRate() / factor;
             if (nextTarget < settings.minFraction() * capacity) {
                 done = true; // nothing sustainable: no latency stage either
             }
@@ -136,7 +151,7 @@ public final class Ramp {
             if (streak >= settings.stopAfter()) {
                 bisectOrMeasure();
             } else {
-                nextTarget = r.targetRate() * settings.factor();
+                nextTarget = r.targetRate() * factor;
             }
         }
     }
@@ -183,16 +198,20 @@ public final class Ramp {
     public static long recordBudget(RampSettings s, double capacity, long windowRecords) {
         // Queues can take a burst above C for a stage; 1.5 C leaves room for it.
         double sustainable = 1.5 * capacity / (1 - s.tolerance());
-        double top = sustainable * Math.pow(s.factor(), s.stopAfter());
+        boolean probe = s.probeFraction() > 0;
+        double f = probe ? s.fineFactor() : s.factor();
+        double top = sustainable * Math.pow(f, s.stopAfter());
         double stageSeconds = s.stageMs() / 1000.0;
-        double up = top * s.factor() / (s.factor() - 1) * stageSeconds;
+        double up = top * f / (f - 1) * stageSeconds;
         // The way down, the first stage included: the climb after it may pass the same targets again.
-        double down = s.startFraction() * capacity * s.factor() / (s.factor() - 1) * stageSeconds;
+        double first = probe ? sustainable : s.startFraction() * capacity;
+        double down = first * f / (f - 1) * stageSeconds;
+        double probing = probe ? s.probeFraction() * capacity * stageSeconds : 0;
         double bisect = s.bisectSteps() * top * stageSeconds;
         double rate = s.latencyFraction() * top;
         double warmup = rate * s.warmupMs() / 1000.0;
         double latency = Math.min(warmup + rate * 4 * s.latencyMs() / 1000.0,
                 warmup + Math.max(rate * s.latencyMs() / 1000.0, (s.minWindows() + 2.0) * windowRecords));
-        return (long) Math.ceil(up + down + bisect + latency) + 100_000;
+        return (long) Math.ceil(probing + up + down + bisect + latency) + 100_000;
     }
 }

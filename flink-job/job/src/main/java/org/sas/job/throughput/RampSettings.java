@@ -27,6 +27,10 @@ import java.util.Map;
  * @param latencyMs the latency stage's measured part (after its warm-up) lasts at least this long ...
  * @param minWindows ... and until it covers this many whole metric windows (at most 4 × latencyMs)
  * @param minFraction the search gives up (maximum rate 0) below this fraction of the total capacity
+ * @param probeFraction 0: the ramp starts at {@code startFraction}; above 0 the test starts with one probe
+ *     stage at this fraction of the total capacity (above it, so the source is back-pressured): the rate
+ *     the job achieves there is where the ramp goes on, by {@code fineFactor}
+ * @param fineFactor after a probe, the ramp's factor: the resolution of the maximum found
  */
 public record RampSettings(
         double startFraction,
@@ -41,12 +45,22 @@ public record RampSettings(
         double latencyFraction,
         long latencyMs,
         int minWindows,
-        double minFraction)
+        double minFraction,
+        double probeFraction,
+        double fineFactor)
         implements Serializable {
 
     /** The defaults: a ramp from a quarter of the capacity by 1.25, 5-second stages. */
     public static final RampSettings DEFAULTS =
-            new RampSettings(0.25, 1.25, 5000, 1000, 0.05, 0.1, 2, 3, 1500, 0.8, 8000, 3, 0.01);
+            new RampSettings(0.25, 1.25, 5000, 1000, 0.05, 0.1, 2, 3, 1500, 0.8, 8000, 3, 0.01, 0, 1.03);
+
+    /**
+     * The fast test (about 30 s per partitioner): a probe at 1.3 × the capacity, then 4-second stages by
+     * 3 % from the rate the probe achieved until one fails, then a 5-second latency stage. The maximum is
+     * known to 3 %.
+     */
+    public static final RampSettings FAST =
+            new RampSettings(0.25, 1.25, 4000, 1000, 0.05, 0.1, 1, 0, 1500, 0.8, 5000, 3, 0.01, 1.3, 1.03);
 
     public RampSettings {
         Preconditions.checkArgument(startFraction > 0, "start-fraction must be > 0, got %s", startFraction);
@@ -65,6 +79,9 @@ public record RampSettings(
         Preconditions.checkArgument(minWindows >= 1, "min-windows must be >= 1, got %s", minWindows);
         Preconditions.checkArgument(minFraction > 0 && minFraction <= startFraction,
                 "min-fraction must be in (0, start-fraction], got %s", minFraction);
+        Preconditions.checkArgument(probeFraction == 0 || probeFraction >= 1,
+                "probe-fraction must be 0 (no probe) or >= 1, got %s", probeFraction);
+        Preconditions.checkArgument(fineFactor > 1, "fine-factor must be > 1, got %s", fineFactor);
     }
 
     /**
@@ -109,8 +126,13 @@ public record RampSettings(
             int minWindows = Integer.parseInt(v.get(name));
             name = "min-fraction";
             double minFraction = Double.parseDouble(v.get(name));
+            name = "probe-fraction";
+            double probeFraction = Double.parseDouble(v.get(name));
+            name = "fine-factor";
+            double fineFactor = Double.parseDouble(v.get(name));
             return new RampSettings(startFraction, factor, stageMs, warmupMs, tolerance, maxBackpressure, stopAfter,
-                    bisectSteps, cooldownMs, latencyFraction, latencyMs, minWindows, minFraction);
+                    bisectSteps, cooldownMs, latencyFraction, latencyMs, minWindows, minFraction, probeFraction,
+                    fineFactor);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("--" + name + ": not a number: " + v.get(name), e);
         }
@@ -132,6 +154,8 @@ public record RampSettings(
         m.put("latency-ms", Long.toString(latencyMs));
         m.put("min-windows", Integer.toString(minWindows));
         m.put("min-fraction", Double.toString(minFraction));
+        m.put("probe-fraction", Double.toString(probeFraction));
+        m.put("fine-factor", Double.toString(fineFactor));
         return m;
     }
 }

@@ -28,6 +28,8 @@ public record StageResult(
 
     /** Why a stage ran. */
     public enum Phase {
+        /** One stage above the capacity: the rate the back-pressured job achieves starts the ramp. */
+        PROBE,
         /** Geometric ramp (up, or down while no rate has been sustained yet). */
         RAMP,
         /** Geometric bisection between the best sustained and the first failed rate. */
@@ -35,7 +37,7 @@ public record StageResult(
         /** The final stage at a fraction of the maximum sustained rate: latency and balance. */
         LATENCY;
 
-        /** The phase as written in results ({@code ramp}, {@code bisect}, {@code latency}). */
+        /** The phase as written in results ({@code probe}, {@code ramp}, {@code bisect}, {@code latency}). */
         @Override
         public String toString() {
             return name().toLowerCase(java.util.Locale.ROOT);

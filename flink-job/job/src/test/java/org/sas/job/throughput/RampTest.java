@@ -187,4 +187,62 @@ class RampTest {
         e = assertThrows(IllegalArgumentException.class, () -> S.with(Map.of("stage-ms", "x")));
         assertTrue(e.getMessage().contains("--stage-ms: not a number"), e.getMessage());
     }
+
+    @Test
+    void theFastTestProbesAboveCapacityThenFindsTheMaximumToThreePercent() {
+        RampSettings fast = RampSettings.FAST;
+        double max = 10_000;
+        List<StageResult> stages = run(new Ramp(fast, C), jobWithMax(max));
+
+        assertEquals(Phase.PROBE, stages.get(0).phase());
+        assertEquals(1.3 * C, stages.get(0).targetRate(), 1e-9);
+        // The back-pressured job achieved `max`: the ramp starts there and goes down by 3 % until
+        // sustained, then stops at the first failure above.
+        assertEquals(max, stages.get(1).targetRate(), 1e-9);
+        Ramp ramp = new Ramp(fast, C);
+        run(ramp, jobWithMax(max));
+        double found = ramp.maxRate();
+        assertTrue(found <= max && found >= max / 1.03 * 0.99 - 1e-6, "found " + found + " for " + max);
+        assertEquals(Phase.LATENCY, stages.get(stages.size() - 1).phase());
+        // Probe, at most three ramp stages, the latency stage: with 4-second stages and a 6-second latency
+        // stage, under 30 s of stages.
+        assertTrue(stages.size() <= 5, stages.toString());
+    }
+
+    @Test
+    void afterAProbeThatUnderestimatesTheRampClimbsByTheFineFactor() {
+        // The job keeps up to 10 000 but under overload achieves only 9000 (a router that falls apart
+        // when back-pressured): the ramp climbs from 9000 by 3 %.
+        Function<Double, Measured> job = target -> target > 11_000
+                ? new Measured(9000, 0.6, 0.5)
+                : jobWithMax(10_000).apply(target);
+        Ramp ramp = new Ramp(RampSettings.FAST, C);
+        List<StageResult> stages = run(ramp, job);
+        List<StageResult> climb = stages.stream().filter(s -> s.phase() == Phase.RAMP).toList();
+        for (int i = 1; i < climb.size(); i++) {
+            assertEquals(climb.get(i - 1).targetRate() * 1.03, climb.get(i).targetRate(), 1e-6);
+        }
+        assertTrue(ramp.maxRate() >= 10_000 / 1.03 * 0.99 - 1e-6, "found " + ramp.maxRate());
+    }
+
+    @Test
+    void recordBudgetCoversTheFastTest() {
+        RampSettings fast = RampSettings.FAST;
+        long budget = Ramp.recordBudget(fast, C, 10_000);
+        Ramp ramp = new Ramp(fast, C);
+        double records = 0;
+        // The job that keeps up with 1.5 C except while probed: the longest climb after a probe.
+        Function<Double, Measured> job = target -> target > 1.29 * C && target < 1.31 * C
+                ? new Measured(0.2 * C, 1, 0.1)
+                : jobWithMax(1.5 * C).apply(target);
+        for (Ramp.Stage stage = ramp.next(); stage != null; stage = ramp.next()) {
+            double seconds = stage.phase() == Phase.LATENCY
+                    ? (fast.warmupMs() + 4 * fast.latencyMs()) / 1000.0
+                    : fast.stageMs() / 1000.0;
+            records += stage.targetRate() * seconds;
+            Measured m = job.apply(stage.targetRate());
+            ramp.record(m.achieved(), m.backpressure(), m.delivered(), seconds);
+        }
+        assertTrue(records <= budget, records + " records > budget " + budget);
+    }
 }
