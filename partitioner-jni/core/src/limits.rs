@@ -69,6 +69,9 @@ pub const MAX_EVAL_RECORDS: u64 = 1 << 26;
 /// with this many elements.
 pub const MAX_PAYLOAD_ITEMS: u32 = 1 << 16;
 
+/// Changes of the emulated capacity in one params file (`capacity.changes`).
+pub const MAX_CAPACITY_CHANGES: usize = 1024;
+
 /// Shortest reporting interval (ms): below it the per-interval reports and steps cost more than the
 /// routing they steer.
 pub const MIN_INTERVAL_MS: u64 = 100;

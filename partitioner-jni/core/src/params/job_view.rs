@@ -39,6 +39,16 @@ pub struct JobView {
     /// Records per second of each worker (length P): `capacity.units_per_second` × the worker's
     /// factor; 0 = unlimited.
     pub capacity: Vec<f64>,
+    /// Capacity changes during the run (`capacity.changes`), each worker's records per second from
+    /// `after_ms` on, as `capacity`.
+    pub capacity_changes: Vec<CapacityStep>,
+    /// Share of the key space whose records cost `key_cost_factor` units (`capacity.key_cost.share`).
+    pub key_cost_share: f64,
+    /// Units per record of those keys (`capacity.key_cost.factor`).
+    pub key_cost_factor: f64,
+    /// Units one partial costs the merging worker (`capacity.partial_cost`, or the task's calibrated
+    /// cost).
+    pub partial_cost: f64,
     /// gRPC address of the agent (`agent.address`); empty = no agent, the workers log their loads.
     pub agent_address: String,
     /// What the agent does with the session (`agent.mode`); meaningful only with an agent.
@@ -50,6 +60,15 @@ pub struct JobView {
     pub hot_keys: usize,
     /// Records per second of event time of the key stream (`workload.rate`).
     pub workload_rate: u64,
+}
+
+/// One entry of [`JobView::capacity_changes`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapacityStep {
+    /// Wall-clock ms after the worker's first record.
+    pub after_ms: u64,
+    /// Records per second of each worker from then on (length P); 0 = unlimited.
+    pub capacity: Vec<f64>,
 }
 
 impl Params {
@@ -74,6 +93,22 @@ impl Params {
             capacity: (0..self.workers as usize)
                 .map(|w| self.capacity_of(w).unwrap_or(0.0))
                 .collect(),
+            capacity_changes: self
+                .capacity
+                .changes
+                .iter()
+                .map(|change| CapacityStep {
+                    after_ms: change.after_ms,
+                    capacity: change
+                        .factors
+                        .iter()
+                        .map(|f| self.capacity.units_per_second * f)
+                        .collect(),
+                })
+                .collect(),
+            key_cost_share: self.capacity.key_cost.share,
+            key_cost_factor: self.capacity.key_cost.factor,
+            partial_cost: self.capacity.partial_cost.unwrap_or(self.task.partial_cost()),
             agent_address: self.agent_link().map(|a| a.address.clone()).unwrap_or_default(),
             agent_mode: agent.mode,
             load_interval_ms: agent.interval_ms,

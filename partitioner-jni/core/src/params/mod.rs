@@ -7,7 +7,7 @@
 
 use crate::error::ConfigError;
 use crate::hashing::murmur3_32;
-use crate::limits::{MAX_PAYLOAD_ITEMS, MAX_RECORDS, MAX_ROUTERS};
+use crate::limits::{MAX_CAPACITY_CHANGES, MAX_PAYLOAD_ITEMS, MAX_RECORDS, MAX_ROUTERS};
 use crate::partitioner::{
     BusyFeedbackConfig, ChoicesConfig, DaltonConfig, FlexDConfig, HotKeyConfig, NAMES, RouterConfig, SasConfig,
 };
@@ -33,6 +33,21 @@ pub enum Task {
     WordcountText,
     /// Per-key t-digest over numeric payloads.
     Tdigest,
+}
+
+impl Task {
+    /// Units of emulated work one merged partial costs, where one record costs one unit: the time the
+    /// merge spends on a partial over the time the partial aggregate spends on a record, measured on the
+    /// job's own aggregate functions (`bin/bench-task-cost.sh`, median of three runs; docs/results.md
+    /// "Merge cost"). A word histogram's merge walks every word of the partial, a count's adds one number,
+    /// a t-digest's folds in its centroids.
+    pub fn partial_cost(self) -> f64 {
+        match self {
+            Task::Wordcount => 3.44,
+            Task::WordcountText => 1.16,
+            Task::Tdigest => 1.79,
+        }
+    }
 }
 
 /// One experiment, as written in a `params/*.yaml` file.
@@ -115,6 +130,55 @@ pub struct CapacityConfig {
     /// Per-worker factors applied to `units_per_second` (length P), e.g. 0.5 for a half-speed worker.
     /// Empty = all 1.
     pub factors: Vec<f64>,
+    /// Capacity that changes during the run: from each change's `after_ms` of wall-clock time after the
+    /// worker's first record on, its `factors` replace the ones before (the same schedule for every
+    /// partitioner). Default none.
+    pub changes: Vec<CapacityChange>,
+    /// Records whose key costs more than one unit (as a longer sentence would). Default: every key 1.
+    pub key_cost: KeyCostConfig,
+    /// Units one partial costs the worker whose merge takes it; the merge runs on the same workers as the
+    /// partial aggregate (slot sharing) and spends the same budget. Default: the task's calibrated cost
+    /// ([`Task::partial_cost`]).
+    pub partial_cost: Option<f64>,
+}
+
+/// One change of the emulated capacity (`capacity.changes`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityChange {
+    /// Wall-clock ms after the worker's first record.
+    pub after_ms: u64,
+    /// Per-worker factors from then on (length P), as `capacity.factors`.
+    pub factors: Vec<f64>,
+}
+
+/// Keys that cost more (`capacity.key_cost`): a key whose [`key_cost_draw`] is below `share` costs
+/// `factor` units per record, every other key one unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyCostConfig {
+    /// Share of the key space (not of the records) that costs more, in [0, 1]. Default 0.
+    pub share: f64,
+    /// Units per record of such a key, ≥ 1. Default 1.
+    pub factor: f64,
+}
+
+impl Default for KeyCostConfig {
+    fn default() -> Self {
+        Self {
+            share: 0.0,
+            factor: 1.0,
+        }
+    }
+}
+
+/// Seed of [`key_cost_draw`]'s hash, so the costly keys are not those any partitioner's hash singles out.
+pub const KEY_COST_SEED: u64 = 0x6b65_795f_636f_7374;
+
+/// A key's draw in [0, 1) for `capacity.key_cost`: the top 53 bits of its seeded 64-bit hash. The Flink
+/// job's capacity emulation computes the same (`KeyCost.draw`, tested against these values).
+pub fn key_cost_draw(key: u64) -> f64 {
+    (crate::hashing::seeded_hash64(key, KEY_COST_SEED) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// The strategies' own settings (the fields of [`RouterConfig`] that are not top-level params).
@@ -352,6 +416,50 @@ impl Params {
                 f,
                 "each factor must be > 0",
             ));
+        }
+        if c.changes.len() > MAX_CAPACITY_CHANGES {
+            return Err(ConfigError::invalid(
+                "capacity.changes",
+                c.changes.len(),
+                format!("at most {MAX_CAPACITY_CHANGES} changes"),
+            ));
+        }
+        let mut after = None;
+        for change in &c.changes {
+            if change.factors.len() != self.workers as usize {
+                return Err(ConfigError::invalid(
+                    "capacity.changes.factors",
+                    change.factors.len(),
+                    "needs one factor per worker",
+                ));
+            }
+            if let Some(f) = change.factors.iter().find(|f| !(**f > 0.0 && f.is_finite())) {
+                return Err(ConfigError::invalid(
+                    "capacity.changes.factors",
+                    f,
+                    "each factor must be > 0",
+                ));
+            }
+            if after.is_some_and(|a| change.after_ms <= a) {
+                return Err(ConfigError::invalid(
+                    "capacity.changes.after_ms",
+                    change.after_ms,
+                    "changes must be in increasing order of after_ms",
+                ));
+            }
+            after = Some(change.after_ms);
+        }
+        let k = &c.key_cost;
+        if !(0.0..=1.0).contains(&k.share) {
+            return Err(ConfigError::invalid("capacity.key_cost.share", k.share, "must be in [0, 1]"));
+        }
+        if !(k.factor >= 1.0 && k.factor.is_finite()) {
+            return Err(ConfigError::invalid("capacity.key_cost.factor", k.factor, "must be >= 1"));
+        }
+        if let Some(cost) = c.partial_cost
+            && !(cost >= 0.0 && cost.is_finite())
+        {
+            return Err(ConfigError::invalid("capacity.partial_cost", cost, "must be >= 0"));
         }
         self.router_config().validate().map_err(in_params)?;
         self.workload_config().validate()?;
@@ -755,5 +863,55 @@ mod tests {
             }
         }
         assert!(n > 0, "no params files found in {}", dir.display());
+    }
+
+    #[test]
+    fn capacity_changes_key_costs_and_partial_costs_reach_the_job_view_or_are_refused_by_name() {
+        let yaml = format!(
+            "{MINIMAL}capacity:\n  units_per_second: 100\n  changes:\n    - after_ms: 5000\n      \
+             factors: [1, 1, 1, 0.5]\n  key_cost:\n    share: 0.25\n    factor: 4\n  partial_cost: 3\n"
+        );
+        let view = Params::parse(&yaml, "f").unwrap().job_view();
+        assert_eq!(
+            view.capacity_changes,
+            vec![super::job_view::CapacityStep {
+                after_ms: 5000,
+                capacity: vec![100.0, 100.0, 100.0, 50.0]
+            }]
+        );
+        assert_eq!((view.key_cost_share, view.key_cost_factor, view.partial_cost), (0.25, 4.0, 3.0));
+        let default = Params::parse(MINIMAL, "f").unwrap().job_view();
+        assert_eq!(default.partial_cost, Task::Wordcount.partial_cost());
+        assert!(default.capacity_changes.is_empty());
+
+        for (bad, key) in [
+            ("  changes:\n    - after_ms: 1\n      factors: [1]\n", "`capacity.changes.factors`"),
+            ("  changes:\n    - after_ms: 1\n      factors: [1, 1, 1, 0]\n", "`capacity.changes.factors`"),
+            (
+                "  changes:\n    - {after_ms: 9, factors: [1, 1, 1, 1]}\n    - {after_ms: 9, factors: [1, 1, 1, 1]}\n",
+                "`capacity.changes.after_ms`",
+            ),
+            ("  key_cost:\n    share: 1.5\n", "`capacity.key_cost.share`"),
+            ("  key_cost:\n    factor: 0.5\n", "`capacity.key_cost.factor`"),
+            ("  partial_cost: -1\n", "`capacity.partial_cost`"),
+        ] {
+            let e = Params::parse(&format!("{MINIMAL}capacity:\n{bad}"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    /// The Flink job's `KeyCost.draw` is tested against these values.
+    #[test]
+    fn key_cost_draws_are_uniform_and_fixed() {
+        let draws: Vec<f64> = (0..100_000u64).map(key_cost_draw).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let below = draws.iter().filter(|&&d| d < 0.25).count();
+        assert!((below as f64 / 1e5 - 0.25).abs() < 0.005, "{below}");
+        assert_eq!(key_cost_draw(0), 0.549_329_188_988_012_53);
+        assert_eq!(key_cost_draw(1), 0.512_637_662_931_634_04);
+        assert_eq!(key_cost_draw(42), 0.284_884_918_037_964_12);
+        assert_eq!(key_cost_draw(u64::MAX), 0.226_555_416_584_036_77);
     }
 }
