@@ -1,12 +1,94 @@
 //! `sas-agent bench`: the agent's reply latency over real gRPC on loopback, measured from the report that
-//! completes a step to the routing table of that step arriving at a subscribed router.
+//! completes a step to the routing table of that step arriving at a subscribed router, then the learner's
+//! speed alone (`sas_learner::bench`), reported together with the CPU they ran on.
 
 use crate::fake_job::{self, LocalAgent};
 use crate::pb::SessionMode;
-use crate::server::{AgentClock, ManualClock, PolicyFactory, ServeConfig};
+use crate::server::{AgentClock, ManualClock, ModelFactory, PolicyFactory, ServeConfig};
 use anyhow::Context;
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// P = 128 workers: observations of 256 and, with 10 hot keys of Zipf(1.5), actions of 137, the sizes
+/// the learner benchmark uses.
+pub const BENCH_WORKERS: u32 = 128;
+
+/// What `sas-agent bench` prints (`--json`: these field names).
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Reply latency of a TRAIN session over gRPC, median, µs.
+    pub reply_p50_us: f64,
+    /// The same, 99th percentile, µs.
+    pub reply_p99_us: f64,
+    /// SAC-N updates per second at O = 256, A = 137, E = 2, batch 128 (`sas_learner::bench`).
+    pub updates_per_s: f64,
+    /// Median time of one update, ms.
+    pub update_p50_ms: f64,
+    /// 99th percentile of one update, ms.
+    pub update_p99_ms: f64,
+    /// Median of one single-observation policy forward (snapshot, deterministic), µs.
+    pub forward_p50_us: f64,
+    /// 99th percentile of the same, µs.
+    pub forward_p99_us: f64,
+    /// Threads of the learner's pool.
+    pub threads: usize,
+    /// Single-thread matrix-product throughput of this CPU, GFLOP/s.
+    pub gemm_gflops: f64,
+    /// The CPU (`sas_learner::bench::cpu_model`): figures compare only within one machine.
+    pub cpu: String,
+}
+
+impl BenchReport {
+    /// The report as text, one line per measurement.
+    pub fn render(&self) -> String {
+        format!(
+            "reply latency (TRAIN session, gRPC loopback): p50 {:.0} µs, p99 {:.0} µs\n\
+             SAC-N updates: {:.1}/s on {} threads (p50 {:.2} ms, p99 {:.2} ms)\n\
+             policy forward, one observation: p50 {:.1} µs, p99 {:.1} µs\n\
+             single-thread gemm: {:.1} GFLOP/s\nCPU: {}\n",
+            self.reply_p50_us,
+            self.reply_p99_us,
+            self.updates_per_s,
+            self.threads,
+            self.update_p50_ms,
+            self.update_p99_ms,
+            self.forward_p50_us,
+            self.forward_p99_us,
+            self.gemm_gflops,
+            self.cpu
+        )
+    }
+}
+
+/// Runs the whole benchmark: the reply latency of `steps` steps of a TRAIN session of [`BENCH_WORKERS`]
+/// (SAC-N actions sampled from the served snapshot while that session's learner trains on its thread, at
+/// its lower priority), then `updates` learner updates alone.
+///
+/// # Errors
+///
+/// If the in-process agent cannot start or a step gets no table.
+pub fn run(steps: u64, updates: usize) -> anyhow::Result<BenchReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let factory = Arc::new(ModelFactory::new(&ServeConfig::default())?);
+    let latencies = runtime.block_on(reply_latencies(factory, BENCH_WORKERS, SessionMode::Train, steps))?;
+    let learner = sas_learner::bench::try_run(updates)?;
+    Ok(BenchReport {
+        reply_p50_us: quantile(&latencies, 0.5),
+        reply_p99_us: quantile(&latencies, 0.99),
+        updates_per_s: learner.updates_per_s,
+        update_p50_ms: learner.update_p50_ms,
+        update_p99_ms: learner.update_p99_ms,
+        forward_p50_us: learner.forward_p50_us,
+        forward_p99_us: learner.forward_p99_us,
+        threads: learner.threads,
+        gemm_gflops: learner.gemm_gflops,
+        cpu: learner.cpu,
+    })
+}
 
 /// Reply latencies of `steps` steps of a fake job with `workers` workers in a session of `mode`, in
 /// microseconds, sorted.

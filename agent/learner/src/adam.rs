@@ -157,6 +157,21 @@ impl Adam {
     ///
     /// A candle error if a gradient's shape differs from its variable's.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_from(Some(grads), None)
+    }
+
+    /// One Adam step with the gradients already in the layer sinks (the hand-written backward of
+    /// `mlp.rs` fills them); a variable without a sink takes `alone` as its gradient (the group of one
+    /// scalar, `log_alpha`).
+    ///
+    /// # Errors
+    ///
+    /// A candle error if a gradient's length differs from its variable's.
+    pub(crate) fn step_sinks(&mut self, alone: Option<&[f32]>) -> Result<()> {
+        self.step_from(None, alone)
+    }
+
+    fn step_from(&mut self, grads: Option<&GradStore>, alone: Option<&[f32]>) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         let bc1 = 1.0 - self.beta1.powi(t);
@@ -181,7 +196,9 @@ impl Adam {
             };
             if let Some((sink, part)) = &self.sinks[i] {
                 sink.with_grad(*part, |g| g.map_or(Ok(()), apply))?;
-            } else if let Some(grad) = grads.get(var.as_tensor()) {
+            } else if let Some(grad) = alone {
+                apply(grad)?;
+            } else if let Some(grad) = grads.and_then(|g| g.get(var.as_tensor())) {
                 let grad = grad.contiguous()?;
                 let (storage, layout) = grad.storage_and_layout();
                 let (candle_core::Storage::Cpu(cpu), Some((a, b))) = (&*storage, layout.contiguous_offsets())

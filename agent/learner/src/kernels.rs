@@ -52,6 +52,7 @@ pub(crate) fn gemm(
         (k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len(),
         "gemm: rhs too short"
     );
+    let started = profile::start();
     // SAFETY: the asserts above keep every index gemm touches inside the three slices; `dst` is borrowed
     // mutably, so it cannot alias `lhs` or `rhs`; f32 is a type gemm supports, so it does not panic.
     unsafe {
@@ -76,6 +77,58 @@ pub(crate) fn gemm(
             false,
             gemm::Parallelism::None,
         );
+    }
+    profile::record_gemm(started, (m, n, k));
+}
+
+/// Optional accounting of where an update's time goes, for `bench::profile`: per `gemm` shape the calls and
+/// the time spent in them (summed over threads), and the time in the fused bias + activation. Off unless
+/// [`profile::enable`] was called, and then one relaxed atomic read per call when off.
+pub(crate) mod profile {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Instant;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static ACTIVATION_NS: AtomicU64 = AtomicU64::new(0);
+    /// `(m, n, k)` of each product seen, with its number of calls and total nanoseconds.
+    static GEMMS: Mutex<Vec<((usize, usize, usize), u64, u64)>> = Mutex::new(Vec::new());
+
+    /// Starts (or stops) recording, clearing what was recorded.
+    pub(crate) fn enable(on: bool) {
+        ON.store(on, Ordering::Relaxed);
+        ACTIVATION_NS.store(0, Ordering::Relaxed);
+        GEMMS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    #[inline]
+    pub(crate) fn start() -> Option<Instant> {
+        ON.load(Ordering::Relaxed).then(Instant::now)
+    }
+
+    pub(crate) fn record_gemm(started: Option<Instant>, shape: (usize, usize, usize)) {
+        let Some(t) = started else { return };
+        let ns = t.elapsed().as_nanos() as u64;
+        let mut gemms = GEMMS.lock().unwrap_or_else(|e| e.into_inner());
+        match gemms.iter_mut().find(|(s, _, _)| *s == shape) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += ns;
+            }
+            None => gemms.push((shape, 1, ns)),
+        }
+    }
+
+    pub(crate) fn record_activation(started: Option<Instant>) {
+        if let Some(t) = started {
+            ACTIVATION_NS.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// What was recorded: the products `((m, n, k), calls, ns)` and the activation nanoseconds.
+    pub(crate) fn take() -> (Vec<((usize, usize, usize), u64, u64)>, u64) {
+        let gemms = std::mem::take(&mut *GEMMS.lock().unwrap_or_else(|e| e.into_inner()));
+        (gemms, ACTIVATION_NS.swap(0, Ordering::Relaxed))
     }
 }
 
@@ -109,10 +162,15 @@ pub(crate) fn run_tasks<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Sync + Send) {
 pub(crate) mod simd {
     use std::sync::OnceLock;
 
-    /// True when the CPU has AVX2 and FMA; detected once.
+    /// True when the CPU has AVX2 and FMA; detected once. `SAS_LEARNER_KERNELS=baseline` in the environment
+    /// forces the baseline loops (the tests run the update on both paths that way; the `gemm` crate keeps
+    /// its own dispatch).
     pub(crate) fn has_avx2_fma() -> bool {
         static DETECTED: OnceLock<bool> = OnceLock::new();
         *DETECTED.get_or_init(|| {
+            if std::env::var_os("SAS_LEARNER_KERNELS").is_some_and(|v| v == "baseline") {
+                return false;
+            }
             #[cfg(target_arch = "x86_64")]
             {
                 std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")

@@ -15,18 +15,21 @@
 //! * [`snapshot`]: [`PolicySnapshot`], the policy as plain vectors with a one-observation forward.
 //! * [`checkpoint`]: save and load a learner as a directory of safetensors and JSON.
 //! * [`bench`](mod@bench): updates per second and single-observation latency at the prototype's sizes.
-//! * `ops` and `kernels` (private): the fused candle ops and the vectorised slice kernels under them.
+//! * `mlp`, `ops` and `kernels` (private): the hand-written forward and backward of the MLPs that SAC-N's
+//!   update runs, the fused candle ops that CQL-N and inference run, and the slice kernels under both.
 //!
 //! Errors are one enum, [`LearnerError`]; bad input (wrong dimensions, NaN, a checkpoint of another model)
 //! is an error, never a panic. Every random draw comes from `SacConfig::seed`.
 //!
 //! # Speed
 //!
-//! Stock candle runs a SAC-N update at about a third of torch's speed on CPU. The learners here keep
-//! candle's tensors, variables and autograd, but every dense layer is one fused op that calls `gemm`
-//! directly, adds the bias and applies `tanh` in the same pass, splits ensemble members over threads, and
-//! returns gradients only for tracked arguments; the squashed-Gaussian sample and log-probability is one op
-//! too, and Adam and the Polyak update are single in-place passes.
+//! Stock candle runs a SAC-N update at about a third of torch's speed on CPU. The variables stay candle
+//! `Var`s (checkpoints, snapshots and CQL-N's autograd use them), but [`SacN::update`] does not go through
+//! candle's autograd: `mlp.rs` writes out the forward and backward of the fixed tanh MLPs over the `gemm`
+//! crate, with the bias and `tanh` fused into each product, only the gradients the losses need, every
+//! buffer kept between updates, the policy's two passes on one thread each and each ensemble member's
+//! whole chain on its own thread. Its gradients are checked against the same losses in plain candle
+//! (`sac_n::tests::fast_update_matches_plain_candle`). CQL-N's update uses the fused candle ops of `ops.rs`.
 
 #![deny(missing_docs)]
 
@@ -38,6 +41,7 @@ pub mod config;
 pub mod cql_n;
 mod error;
 mod kernels;
+mod mlp;
 pub mod nets;
 mod ops;
 pub mod replay;

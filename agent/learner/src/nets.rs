@@ -56,6 +56,16 @@ impl DenseLayer {
         &self.bias
     }
 
+    /// Whether `tanh` follows the product (hidden layers) or not (heads).
+    pub(crate) fn is_tanh(&self) -> bool {
+        self.act == Act::Tanh
+    }
+
+    /// The sink of this layer's weight and bias gradients.
+    pub(crate) fn sink(&self) -> &Arc<GradSink> {
+        &self.sink
+    }
+
     /// Training forward pass: the weight and bias gradients go to the layer's sink (drained by
     /// [`crate::Adam`]) instead of candle's `GradStore`.
     fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {

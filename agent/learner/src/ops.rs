@@ -161,6 +161,24 @@ impl GradSink {
     pub(crate) fn clear(&self) {
         self.lock().filled = false;
     }
+
+    /// Locks the sink for a writer that overwrites the whole gradient (the hand-written backward of
+    /// `mlp.rs`): sizes the buffers to `w_len` and `b_len` values (allocating only the first time) and
+    /// marks them filled.
+    pub(crate) fn overwrite(&self, w_len: usize, b_len: usize) -> std::sync::MutexGuard<'_, SinkState> {
+        let mut state = self.lock();
+        state.weight.resize(w_len, 0.0);
+        state.bias.resize(b_len, 0.0);
+        state.filled = true;
+        state
+    }
+}
+
+impl SinkState {
+    /// The weight and bias gradient buffers.
+    pub(crate) fn parts(&mut self) -> (&mut [f32], &mut [f32]) {
+        (&mut self.weight, &mut self.bias)
+    }
 }
 
 /// The dense layer `y = act(x W^T + b)` for one weight matrix `W [N, K]` (input `[M, K]`, output `[M, N]`)
@@ -445,21 +463,28 @@ fn squash_row_body<const FMA: bool>(head: &[f32], eps: &[f32], out: &mut [f32], 
     let a_dim = eps.len();
     let (mean, log_std) = head.split_at(a_dim);
     let (actions, logp) = out.split_at_mut(a_dim);
-    // Per-dimension log-density terms go to a scratch row first so that this loop has no serial sum and
-    // vectorises; they are added up with lane accumulators afterwards.
-    let mut terms = vec![0.0f32; a_dim];
-    for j in 0..a_dim {
-        let ls = log_std[j].clamp(lo, hi);
-        let u = kernels::simd::madd::<FMA>(kernels::exp::<FMA>(ls), eps[j], mean[j]);
-        let au = u.abs();
-        let t = kernels::exp::<FMA>(-2.0 * au);
-        // tanh via t loses relative precision near 0, where the shared kernel switches to a polynomial.
-        let far = ((1.0 - t) / (1.0 + t)).copysign(u);
-        actions[j] = if au < 0.125 { kernels::tanh::<FMA>(u) } else { far };
-        let log_1m_tanh2 = 2.0 * (std::f32::consts::LN_2 - au - kernels::log1p_unit::<FMA>(t));
-        terms[j] = -0.5 * eps[j] * eps[j] - ls - HALF_LOG_2PI - log_1m_tanh2;
+    // Per-dimension log-density terms go to a scratch block on the stack first so that this loop has no
+    // serial sum and vectorises; each block is added up with lane accumulators.
+    const BLOCK: usize = 64;
+    let mut terms = [0.0f32; BLOCK];
+    let mut sum = 0.0;
+    for j0 in (0..a_dim).step_by(BLOCK) {
+        let len = BLOCK.min(a_dim - j0);
+        for (i, term) in terms[..len].iter_mut().enumerate() {
+            let j = j0 + i;
+            let ls = log_std[j].clamp(lo, hi);
+            let u = kernels::simd::madd::<FMA>(kernels::exp::<FMA>(ls), eps[j], mean[j]);
+            let au = u.abs();
+            let t = kernels::exp::<FMA>(-2.0 * au);
+            // tanh via t loses relative precision near 0, where the shared kernel switches to a polynomial.
+            let far = ((1.0 - t) / (1.0 + t)).copysign(u);
+            actions[j] = if au < 0.125 { kernels::tanh::<FMA>(u) } else { far };
+            let log_1m_tanh2 = 2.0 * (std::f32::consts::LN_2 - au - kernels::log1p_unit::<FMA>(t));
+            *term = -0.5 * eps[j] * eps[j] - ls - HALF_LOG_2PI - log_1m_tanh2;
+        }
+        sum += kernels::lane_sum(&terms[..len]);
     }
-    logp[0] = kernels::lane_sum(&terms);
+    logp[0] = sum;
 }
 
 #[inline(always)]
@@ -487,7 +512,8 @@ fn squash_row_bwd_body<const FMA: bool>(
 }
 
 kernels::simd::dispatch! {
-    /// One row of [`SquashedGaussian`]'s backward.
+    /// One row of [`SquashedGaussian`]'s backward: `out` is the forward's row `[a | log pi]`, `grad` the
+    /// incoming gradient of that row, `dh` receives the gradient of the head row `[mean | log_std]`.
     fn squash_row_bwd(head: &[f32], eps: &[f32], out: &[f32], grad: &[f32], dh: &mut [f32], lo: f32, hi: f32)
         => squash_row_bwd_body
 }

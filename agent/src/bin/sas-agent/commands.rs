@@ -6,7 +6,6 @@ use sas_agent::bench_cmd;
 use sas_agent::collect::{self, CollectConfig, CollectSummary};
 use sas_agent::env::sim::{Scenario, SimConfig};
 use sas_agent::eval::{self, EvalConfig, RouterReport};
-use sas_agent::pb::SessionMode;
 use sas_agent::server::{ModelFactory, ServeConfig};
 use sas_agent::table;
 use sas_agent::train_offline::{self, TrainOfflineConfig};
@@ -427,47 +426,9 @@ pub(crate) fn train_offline(args: TrainOfflineArgs) -> anyhow::Result<()> {
     })
 }
 
-/// P = 128 workers: observations of 256 and, with 10 hot keys of Zipf(1.5), actions of 137, the sizes
-/// the learner benchmark uses.
-const BENCH_WORKERS: u32 = 128;
-
-#[derive(Debug, Serialize)]
-struct BenchReport {
-    reply_p50_us: f64,
-    reply_p99_us: f64,
-    updates_per_s: f64,
-    update_p50_ms: f64,
-    forward_p50_us: f64,
-    forward_p99_us: f64,
-    threads: usize,
-}
-
 pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    // Reply latency of a TRAIN session first: SAC-N actions sampled from the served snapshot while that
-    // session's learner trains on its thread (which starts the compute pool at its lower priority).
-    // Then the learner benchmark alone.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let factory = Arc::new(ModelFactory::new(&ServeConfig::default())?);
-    let latencies = runtime.block_on(bench_cmd::reply_latencies(
-        factory,
-        BENCH_WORKERS,
-        SessionMode::Train,
-        args.steps,
-    ))?;
-    let learner = sas_learner::bench::run(args.updates);
-    let report = BenchReport {
-        reply_p50_us: bench_cmd::quantile(&latencies, 0.5),
-        reply_p99_us: bench_cmd::quantile(&latencies, 0.99),
-        updates_per_s: learner.updates_per_s,
-        update_p50_ms: learner.update_p50_ms,
-        forward_p50_us: learner.forward_p50_us,
-        forward_p99_us: learner.forward_p99_us,
-        threads: learner.threads,
-    };
-    emit(args.json, &report, |r| format!("{r:#?}\n"))
+    let report = bench_cmd::run(args.steps, args.updates)?;
+    emit(args.json, &report, bench_cmd::BenchReport::render)
 }
 
 pub(crate) fn soak(args: SoakArgs) -> anyhow::Result<()> {
