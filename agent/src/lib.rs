@@ -14,6 +14,8 @@
 //! * [`train_offline`]: CQL-N on an offline dataset → checkpoint, learning curve, simulated λ.
 //! * [`simulate`]: online SAC-N in the simulator.
 //! * [`plot`]: PNG line and bar charts; [`plot_sweep`] draws a baseline sweep's `summary.csv`.
+//! * [`plot_matrix`]: the scenario matrix's `matrix.csv` grouped per (scenario, partitioner), its table
+//!   and its chart (a panel per scenario).
 //! * [`soak`]: many fake jobs held against an agent for minutes (`sas-agent soak`): reply latency,
 //!   tables lost, resident memory.
 //! * [`server`]: the gRPC agent (`sas.v1.Agent` from `proto/`, reached through [`pb`]) beside
@@ -35,6 +37,7 @@ pub mod offline;
 pub mod params_cmd;
 pub mod pb;
 pub mod plot;
+pub mod plot_matrix;
 pub mod plot_sweep;
 pub mod policy;
 pub mod progress;

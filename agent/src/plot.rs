@@ -228,7 +228,8 @@ pub fn bar_chart(
     Ok(())
 }
 
-fn register_font() {
+/// Registers the bundled font once per process (every chart of the crate draws with it).
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The bytes are a valid TTF compiled into the binary; registration cannot fail for them.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);

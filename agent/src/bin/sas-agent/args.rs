@@ -148,6 +148,20 @@ pub(crate) struct PlotSweepArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct PlotMatrixArgs {
+    /// The matrix's matrix.csv.
+    #[arg(long)]
+    pub(crate) csv: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Also print the table: per scenario and partitioner, the median of_capacity and its spread
+    /// ((max − min) / median, %) over the repeats, and the median max_rate, p99 and λ.
+    #[arg(long)]
+    pub(crate) table: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ParamsArgs {
     /// The params file (`params/*.yaml`).
     pub(crate) file: PathBuf,

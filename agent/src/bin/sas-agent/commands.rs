@@ -532,3 +532,11 @@ pub(crate) fn shift_report(args: ShiftReportArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+pub(crate) fn plot_matrix(args: PlotMatrixArgs) -> anyhow::Result<()> {
+    let table = sas_agent::plot_matrix::run(&args.csv, &args.out)?;
+    if args.table {
+        print!("{table}");
+    }
+    Ok(())
+}

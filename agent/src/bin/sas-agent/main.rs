@@ -37,6 +37,9 @@ pub(crate) enum Command {
     ShiftReport(ShiftReportArgs),
     /// Chart (PNG) and table of a baseline sweep (bin/sweep-baselines.sh) from its summary.csv.
     PlotSweep(PlotSweepArgs),
+    /// Chart (PNG, a panel per scenario) and table of a scenario matrix (bin/scenario-matrix.sh) from its
+    /// matrix.csv: median and spread over the repeats of each scenario and partitioner.
+    PlotMatrix(PlotMatrixArgs),
     /// Run the agent server: gRPC (sas.v1.Agent + grpc.health.v1) and Prometheus /metrics, until SIGTERM
     /// or Ctrl-C (sessions finished, learners saved, exit 0).
     Serve(ServeArgs),
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::PlotSweep(args) => sas_agent::plot_sweep::run(&args.summary, &args.out, args.capacity)
             .map(|table| print!("{table}"))
             .map_err(Into::into),
+        Command::PlotMatrix(args) => commands::plot_matrix(args),
         Command::Params(args) => {
             sas_agent::params_cmd::derive(&args.file, &args.overrides).map(|yaml| print!("{yaml}"))
         }
