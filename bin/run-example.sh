@@ -5,13 +5,16 @@
 # keyBy().window().aggregate() in the same job, exit 1 when not). The same jar runs in both places.
 #
 # Usage: bin/run-example.sh EXAMPLE [--local] [FLAGS...]
-#   EXAMPLE  word-count-text | key-stream-file
-#   FLAGS    --path FILE --partitioner NAME --workers P --params FILE --set KEY=VALUE --routers N
+#   EXAMPLE  word-count-text | key-stream-file    (counts per key of a file's keys)
+#            word-histogram | quantile-digest     (the job's benchmark tasks over generated Zipf records)
+#   FLAGS    --path FILE (file examples) | --records N (generated, default 200 000)
+#            --partitioner NAME --workers P --params FILE --set KEY=VALUE --routers N
 #            --rate RECORDS_PER_S --window-ms MS --checkpoint-ms MS --verify (org.sas.examples.ExampleArgs)
 #   SAS_FLINK_REST_PORT  REST port of the cluster (default 8081)
 # Example:
 #   bin/flink-cluster.sh start
 #   bin/run-example.sh key-stream-file --path .cache/key-streams/sotu-words.txt --partitioner w-choices --workers 4 --verify
+#   bin/run-example.sh quantile-digest --records 100000 --partitioner d-choices --verify
 #   bin/flink-cluster.sh stop
 # Relative paths resolve against the current directory; word-count-text reads data/pg1342.txt by default.
 set -euo pipefail
@@ -58,12 +61,12 @@ run_on_cluster() {
   SAS_ROUTER_LIBRARY="$LIBRARY" "$flink" run -m "localhost:$port" "$EXAMPLES_JAR" "$@"
 }
 
-usage="usage: bin/run-example.sh word-count-text|key-stream-file [--local] [FLAGS...]"
+usage="usage: bin/run-example.sh word-count-text|key-stream-file|word-histogram|quantile-digest [--local] [FLAGS...]"
 [ $# -ge 1 ] || die "$usage"
 example=$1
 shift
 case $example in
-  word-count-text | key-stream-file) ;;
+  word-count-text | key-stream-file | word-histogram | quantile-digest) ;;
   *) die "example: unknown example \`$example\` ($usage)" ;;
 esac
 local=0

@@ -39,9 +39,11 @@ pub struct JobView {
     /// Records per second of each worker (length P): `capacity.units_per_second` × the worker's
     /// factor; 0 = unlimited.
     pub capacity: Vec<f64>,
-    /// Capacity changes during the run (`capacity.changes`), each worker's records per second from
-    /// `after_ms` on, as `capacity`.
-    pub capacity_changes: Vec<CapacityStep>,
+    /// When the capacity changes during the run (`capacity.changes`): wall-clock ms after the worker's
+    /// first record, one per change.
+    pub capacity_changes_after_ms: Vec<u64>,
+    /// Each change's records per second per worker (length P each), as `capacity`.
+    pub capacity_changes: Vec<Vec<f64>>,
     /// Share of the key space whose records cost `key_cost_factor` units (`capacity.key_cost.share`).
     pub key_cost_share: f64,
     /// Units per record of those keys (`capacity.key_cost.factor`).
@@ -60,15 +62,6 @@ pub struct JobView {
     pub hot_keys: usize,
     /// Records per second of event time of the key stream (`workload.rate`).
     pub workload_rate: u64,
-}
-
-/// One entry of [`JobView::capacity_changes`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CapacityStep {
-    /// Wall-clock ms after the worker's first record.
-    pub after_ms: u64,
-    /// Records per second of each worker from then on (length P); 0 = unlimited.
-    pub capacity: Vec<f64>,
 }
 
 impl Params {
@@ -93,18 +86,12 @@ impl Params {
             capacity: (0..self.workers as usize)
                 .map(|w| self.capacity_of(w).unwrap_or(0.0))
                 .collect(),
+            capacity_changes_after_ms: self.capacity.changes.iter().map(|c| c.after_ms).collect(),
             capacity_changes: self
                 .capacity
                 .changes
                 .iter()
-                .map(|change| CapacityStep {
-                    after_ms: change.after_ms,
-                    capacity: change
-                        .factors
-                        .iter()
-                        .map(|f| self.capacity.units_per_second * f)
-                        .collect(),
-                })
+                .map(|c| c.factors.iter().map(|f| self.capacity.units_per_second * f).collect())
                 .collect(),
             key_cost_share: self.capacity.key_cost.share,
             key_cost_factor: self.capacity.key_cost.factor,

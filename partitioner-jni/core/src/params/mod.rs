@@ -872,13 +872,8 @@ mod tests {
              factors: [1, 1, 1, 0.5]\n  key_cost:\n    share: 0.25\n    factor: 4\n  partial_cost: 3\n"
         );
         let view = Params::parse(&yaml, "f").unwrap().job_view();
-        assert_eq!(
-            view.capacity_changes,
-            vec![super::job_view::CapacityStep {
-                after_ms: 5000,
-                capacity: vec![100.0, 100.0, 100.0, 50.0]
-            }]
-        );
+        assert_eq!(view.capacity_changes_after_ms, vec![5000]);
+        assert_eq!(view.capacity_changes, vec![vec![100.0, 100.0, 100.0, 50.0]]);
         assert_eq!((view.key_cost_share, view.key_cost_factor, view.partial_cost), (0.25, 4.0, 3.0));
         let default = Params::parse(MINIMAL, "f").unwrap().job_view();
         assert_eq!(default.partial_cost, Task::Wordcount.partial_cost());

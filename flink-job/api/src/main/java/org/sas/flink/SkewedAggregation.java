@@ -3,13 +3,9 @@ package org.sas.flink;
 import org.apache.flink.api.common.functions.AggregateFunction;
 import org.apache.flink.api.common.functions.RichFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.typeutils.TypeExtractor;
 import org.apache.flink.streaming.api.datastream.DataStream;
-import org.apache.flink.streaming.api.datastream.DataStreamUtils;
-import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
-import org.apache.flink.streaming.api.datastream.WindowedStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.windowing.assigners.MergingWindowAssigner;
 import org.apache.flink.streaming.api.windowing.assigners.WindowAssigner;
@@ -17,21 +13,8 @@ import org.apache.flink.streaming.api.windowing.triggers.EventTimeTrigger;
 import org.apache.flink.streaming.api.windowing.triggers.Trigger;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 
-import org.sas.flink.internal.KeyRouter;
-import org.sas.flink.internal.MergeAccumulators;
-import org.sas.flink.internal.Partial;
-import org.sas.flink.internal.PartialAggregate;
-import org.sas.flink.internal.PartialWindows;
-import org.sas.flink.internal.Routed;
-import org.sas.flink.internal.RoutedAggregate;
-import org.sas.flink.internal.RoutedWindows;
+import org.sas.flink.internal.Pipeline;
 import org.sas.flink.internal.RouterParams;
-import org.sas.flink.internal.WorkerKey;
-import org.sas.flink.internal.loads.RouterOperator;
-import org.sas.flink.internal.loads.WorkerLoadOperator;
-import org.sas.flink.internal.metrics.AgentLoadSink;
-import org.sas.flink.internal.metrics.WorkerLoadSampler;
-import org.sas.flink.internal.metrics.WorkerLoadSink;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -40,7 +23,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.function.Supplier;
 
@@ -437,70 +419,11 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
         KeyHasher<K> hasher = keyHasher != null ? keyHasher
                 : KeyHasher.forType(keys, env.getConfig().getSerializerConfig());
         RouterParams params = RouterParams.resolve(paramsText, paramsOrigin, paramsBaseDir, overrides, window);
-        KeySelector<T, K> selector = env.clean(keySelector);
-        AggregateFunction<T, ACC, OUT> function = env.clean(aggregate);
-        TypeInformation<KeyedWindowResult<K, OUT>> resultsType = resultTypeInfo(keys, results);
-
-        // The router operator is a process() of KeyRouter that also takes the workers' loads from its
-        // coordinator each interval (docs/flink-api.md, "Worker loads").
-        TypeInformation<Routed<T>> routedType = Routed.typeInfo(inputType);
-        SingleOutputStreamOperator<Routed<T>> routed = input
-                .transform(name + "/router", routedType,
-                        new RouterOperator.Factory<>(new KeyRouter<>(params, selector, hasher, name), params.workers));
-        int routers = routerParallelism > 0 ? routerParallelism : input.getParallelism();
-        if (routers > 0) {
-            routed.setParallelism(routers);
-        }
-        withUid(routed, "router");
-        // Max parallelism P as well: the worker keys' codes pick key groups 0..P-1, one per worker.
-        WorkerKey.Selector<T, K> byWorker = new WorkerKey.Selector<>(selector);
-        TypeInformation<WorkerKey<K>> workerKeys = WorkerKey.typeInfo(keys);
-        // Chained into each worker's task, before its window aggregate: samples the task's busy time and
-        // reports it to the routers (and, with an agent, to the agent).
-        SingleOutputStreamOperator<Routed<T>> sampled = routed
-                .keyBy(byWorker, workerKeys)
-                .transform(name + "/worker-load", routedType,
-                        new WorkerLoadOperator.Factory<Routed<T>>(loadReporting(params), params.workers))
-                .setParallelism(params.workers)
-                .setMaxParallelism(params.workers);
-        withUid(sampled, "worker-load");
-        WindowedStream<Routed<T>, WorkerKey<K>, TimeWindow> perWorker = DataStreamUtils
-                .reinterpretAsKeyedStream(sampled, byWorker, workerKeys)
-                .window(new RoutedWindows<>(window));
-        if (!params.splitsKeys) {
-            SingleOutputStreamOperator<KeyedWindowResult<K, OUT>> direct = perWorker
-                    .aggregate(new RoutedAggregate<>(function), new RoutedAggregate.Emit<>(),
-                            accumulators, results, resultsType)
-                    .name(name + "/aggregate")
-                    .setParallelism(params.workers)
-                    .setMaxParallelism(params.workers);
-            return withUid(direct, "aggregate");
-        }
-        SingleOutputStreamOperator<Partial<K, ACC>> partials = perWorker
-                .aggregate(new PartialAggregate<>(function), new PartialAggregate.Emit<>(),
-                        accumulators, accumulators, Partial.typeInfo(keys, accumulators))
-                .name(name + "/partial")
-                .setParallelism(params.workers)
-                .setMaxParallelism(params.workers);
-        withUid(partials, "partial");
-        SingleOutputStreamOperator<KeyedWindowResult<K, OUT>> merged = partials
-                .keyBy(new Partial.ByKey<>(), keys)
-                .window(new PartialWindows())
-                .aggregate(new MergeAccumulators<>(function), new MergeAccumulators.Emit<>(),
-                        accumulators, results, resultsType)
-                .name(name + "/merge")
-                .setParallelism(params.workers);
-        return withUid(merged, "merge");
-    }
-
-    /** Worker loads go to the agent when the params name one; the routers get them either way. */
-    private static WorkerLoadSampler.Config loadReporting(RouterParams params) {
-        WorkerLoadSink.Factory sink = params.agent ? new AgentLoadSink.Factory(params.yaml) : new WorkerLoadSink.None();
-        return new WorkerLoadSampler.Config(params.loadIntervalMs, sink);
-    }
-
-    private <R> SingleOutputStreamOperator<R> withUid(SingleOutputStreamOperator<R> operator, String role) {
-        return uid == null ? operator : operator.uid(uid + "-" + role);
+        return new Pipeline<>(params, window, env.clean(keySelector), keys, hasher, env.clean(aggregate),
+                        accumulators, results)
+                .name(name, uid)
+                .routerParallelism(routerParallelism)
+                .build(input, Pipeline.Hooks.none());
     }
 
     private <X> TypeInformation<X> extracted(Supplier<TypeInformation<X>> extract, String what, String setter) {
@@ -510,12 +433,5 @@ public final class SkewedAggregation<T, K, ACC, OUT> {
             throw new IllegalStateException("SkewedAggregation: Flink cannot tell the " + what + " type ("
                     + e.getMessage() + "); pass it with " + setter + "(...)", e);
         }
-    }
-
-    @SuppressWarnings({"unchecked", "rawtypes"})
-    private static <K, OUT> TypeInformation<KeyedWindowResult<K, OUT>> resultTypeInfo(
-            TypeInformation<K> keys, TypeInformation<OUT> results) {
-        return (TypeInformation) Types.POJO(KeyedWindowResult.class, Map.of(
-                "key", keys, "windowStart", Types.LONG, "windowEnd", Types.LONG, "value", results));
     }
 }

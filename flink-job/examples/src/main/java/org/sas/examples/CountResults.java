@@ -13,8 +13,11 @@ import org.sas.flink.KeyedWindowResult;
 /**
  * Counts the results and the distinct keys among them (every key of the input has at least one result), keyed
  * by the result's key, into two {@link LongCounter} accumulators. Emits nothing.
+ *
+ * @param <K> the key
+ * @param <V> the result's value
  */
-public class CountResults extends KeyedProcessFunction<String, KeyedWindowResult<String, Long>, Void> {
+public class CountResults<K, V> extends KeyedProcessFunction<K, KeyedWindowResult<K, V>, Void> {
 
     private static final long serialVersionUID = 1L;
 
@@ -40,7 +43,7 @@ public class CountResults extends KeyedProcessFunction<String, KeyedWindowResult
     }
 
     @Override
-    public void processElement(KeyedWindowResult<String, Long> result, Context ctx, Collector<Void> out)
+    public void processElement(KeyedWindowResult<K, V> result, Context ctx, Collector<Void> out)
             throws Exception {
         results.add(1);
         if (seen.value() == null) {

@@ -7,8 +7,9 @@ import java.util.List;
 
 /**
  * The command line of every example: {@code [--path FILE] [--partitioner NAME] [--workers P] [--params
- * FILE] [--set KEY=VALUE]... [--routers N] [--rate R] [--window-ms W] [--checkpoint-ms C] [--verify]}.
- * Parsed once by {@link #parse}, which names the flag and the value it refuses. Read on the client only:
+ * FILE] [--set KEY=VALUE]... [--routers N] [--rate R] [--window-ms W] [--checkpoint-ms C] [--verify]}; the
+ * examples over generated records take {@code --records N} instead of {@code --path}. Parsed once by {@link
+ * #parse} or {@link #parseGenerated}, which name the flag and the value they refuse. Read on the client only:
  * functions of the job capture the values they need, never this object.
  */
 public final class ExampleArgs {
@@ -18,8 +19,18 @@ public final class ExampleArgs {
             + "[--set KEY=VALUE]... [--routers N] [--rate RECORDS_PER_S] [--window-ms MS] [--checkpoint-ms MS] "
             + "[--verify]";
 
-    /** The input file, absolute (resolved against the client's working directory). */
+    /** The usage line of the flags of the examples over generated records, after the example's name. */
+    public static final String GENERATED_USAGE = "[--records N] [--partitioner NAME] [--workers P] [--params FILE] "
+            + "[--set KEY=VALUE]... [--routers N] [--rate RECORDS_PER_S] [--window-ms MS] [--checkpoint-ms MS] "
+            + "[--verify]";
+
+    /** Records of a generated stream without {@code --records}. */
+    public static final long DEFAULT_RECORDS = 200_000;
+
+    /** The input file, absolute (resolved against the client's working directory); null for generated records. */
     public Path path;
+    /** Records of a generated stream; 0 for an example over a file. */
+    public long records;
     /** The partitioner; null leaves it to the params file, or {@code w-choices} without one. */
     public String partitioner;
     /** P, the workers; 0 leaves it to the params file, or 4 without one. */
@@ -47,40 +58,78 @@ public final class ExampleArgs {
     public static ExampleArgs parse(String[] args, Path defaultPath) {
         ExampleArgs a = new ExampleArgs();
         a.path = defaultPath;
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            if (flag.equals("--verify")) {
-                a.verify = true;
-                continue;
-            }
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException(flag + ": unknown flag, or a value is missing (usage: " + USAGE + ")");
-            }
-            String value = args[++i];
-            switch (flag) {
-                case "--path": a.path = Path.of(value); break;
-                case "--partitioner": a.partitioner = value; break;
-                case "--workers": a.workers = positive(flag, value); break;
-                case "--params": a.params = existing(flag, Path.of(value)); break;
-                case "--set": a.overrides.add(override(value)); break;
-                case "--routers": a.routers = positive(flag, value); break;
-                case "--rate": a.rate = positive(flag, value); break;
-                case "--window-ms": a.windowMs = positive(flag, value); break;
-                case "--checkpoint-ms": a.checkpointMs = positive(flag, value); break;
-                default: throw new IllegalArgumentException(flag + ": unknown flag (usage: " + USAGE + ")");
-            }
-        }
+        a.parseFlags(args, false);
         if (a.path == null) {
             throw new IllegalArgumentException("--path: an input file is required");
         }
         a.path = existing("--path", a.path);
-        if (a.params == null && a.partitioner == null) {
-            a.partitioner = "w-choices";
-        }
-        if (a.params == null && a.workers == 0) {
-            a.workers = 4;
-        }
+        a.defaults();
         return a;
+    }
+
+    /**
+     * Parses {@code args} of an example over generated records: {@code --records N} (default {@value
+     * #DEFAULT_RECORDS}) instead of {@code --path}.
+     *
+     * @throws IllegalArgumentException naming the flag and the value it refuses
+     */
+    public static ExampleArgs parseGenerated(String[] args) {
+        ExampleArgs a = new ExampleArgs();
+        a.records = DEFAULT_RECORDS;
+        a.parseFlags(args, true);
+        a.defaults();
+        return a;
+    }
+
+    private void parseFlags(String[] args, boolean generated) {
+        String usage = generated ? GENERATED_USAGE : USAGE;
+        for (int i = 0; i < args.length; i++) {
+            String flag = args[i];
+            if (flag.equals("--verify")) {
+                verify = true;
+                continue;
+            }
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException(
+                        flag + ": unknown flag, or a value is missing (usage: " + usage + ")");
+            }
+            String value = args[++i];
+            switch (flag) {
+                case "--path":
+                    if (generated) {
+                        throw new IllegalArgumentException("--path: this example generates its records (usage: "
+                                + usage + ")");
+                    }
+                    path = Path.of(value);
+                    break;
+                case "--records":
+                    if (!generated) {
+                        throw new IllegalArgumentException(
+                                "--records: this example reads --path (usage: " + usage + ")");
+                    }
+                    records = positive(flag, value);
+                    break;
+                case "--partitioner": partitioner = value; break;
+                case "--workers": workers = positive(flag, value); break;
+                case "--params": params = existing(flag, Path.of(value)); break;
+                case "--set": overrides.add(override(value)); break;
+                case "--routers": routers = positive(flag, value); break;
+                case "--rate": rate = positive(flag, value); break;
+                case "--window-ms": windowMs = positive(flag, value); break;
+                case "--checkpoint-ms": checkpointMs = positive(flag, value); break;
+                default: throw new IllegalArgumentException(flag + ": unknown flag (usage: " + usage + ")");
+            }
+        }
+    }
+
+    /** Without a params file: {@code w-choices} on 4 workers. */
+    private void defaults() {
+        if (params == null && partitioner == null) {
+            partitioner = "w-choices";
+        }
+        if (params == null && workers == 0) {
+            workers = 4;
+        }
     }
 
     private static int positive(String flag, String value) {

@@ -93,6 +93,12 @@ public final class KeyCounts {
                 .window(window)
                 .name(name)
                 .uid(name);
+        return new Pipeline(records, configured(aggregation, args).build(), window);
+    }
+
+    /** Sets the router params, P and the router parallelism of {@code aggregation} as the flags say. */
+    static <T, K, ACC, OUT> SkewedAggregation<T, K, ACC, OUT> configured(
+            SkewedAggregation<T, K, ACC, OUT> aggregation, ExampleArgs args) {
         if (args.params != null) {
             aggregation.paramsFile(args.params);
         }
@@ -109,7 +115,7 @@ public final class KeyCounts {
         if (args.routers > 0) {
             aggregation.routerParallelism(args.routers);
         }
-        return new Pipeline(records, aggregation.build(), window);
+        return aggregation;
     }
 
     /**
@@ -121,7 +127,7 @@ public final class KeyCounts {
         return records
                 .keyBy(r -> r.key, Types.STRING)
                 .window(window)
-                .aggregate(new CountPerKey(), new WithKeyAndWindow(), Types.LONG, Types.LONG, resultType())
+                .aggregate(new CountPerKey(), new WithKeyAndWindow<>(), Types.LONG, Types.LONG, resultType())
                 .name(name + "/key-by")
                 .setParallelism(workers);
     }
@@ -135,7 +141,7 @@ public final class KeyCounts {
         return routed.connect(reference)
                 .keyBy(r -> Tuple2.of(r.getKey(), r.getWindowStart()), r -> Tuple2.of(r.getKey(), r.getWindowStart()),
                         Types.TUPLE(Types.STRING, Types.LONG))
-                .process(new CompareWithKeyBy(matchedAccumulator), Types.STRING)
+                .process(new CompareWithKeyBy<>(matchedAccumulator, Types.LONG), Types.STRING)
                 .name(name + "/compare-with-key-by")
                 .setParallelism(routed.getParallelism());
     }
@@ -153,7 +159,7 @@ public final class KeyCounts {
         int workers = pipeline.counts.getParallelism();
         pipeline.counts
                 .keyBy(KeyedWindowResult::getKey, Types.STRING)
-                .process(new CountResults(resultsAccumulator(name), keysAccumulator(name)), Types.VOID)
+                .process(new CountResults<>(resultsAccumulator(name), keysAccumulator(name)), Types.VOID)
                 .name(name + "/count-results").setParallelism(workers)
                 .sinkTo(new DiscardingSink<>()).name(name + "/discard").setParallelism(workers);
 
@@ -194,22 +200,28 @@ public final class KeyCounts {
         return name + ".verify.matched";
     }
 
-    /** The reference's window function: the count with its key and window. */
-    static class WithKeyAndWindow extends ProcessWindowFunction<Long, KeyedWindowResult<String, Long>, String, TimeWindow> {
+    /** The reference's window function: the result with its key and window. */
+    static class WithKeyAndWindow<K, V> extends ProcessWindowFunction<V, KeyedWindowResult<K, V>, K, TimeWindow> {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public void process(String key, Context ctx, Iterable<Long> counts, Collector<KeyedWindowResult<String, Long>> out) {
-            for (Long count : counts) {
-                out.collect(new KeyedWindowResult<>(key, ctx.window().getStart(), ctx.window().getEnd(), count));
+        public void process(K key, Context ctx, Iterable<V> results, Collector<KeyedWindowResult<K, V>> out) {
+            for (V result : results) {
+                out.collect(new KeyedWindowResult<>(key, ctx.window().getStart(), ctx.window().getEnd(), result));
             }
         }
     }
 
     /** Flink's type of a count per key and window, as {@link SkewedAggregation#build} gives it. */
-    @SuppressWarnings({"unchecked", "rawtypes"})
     static TypeInformation<KeyedWindowResult<String, Long>> resultType() {
+        return resultType(Types.STRING, Types.LONG);
+    }
+
+    /** Flink's type of a result per key and window, as {@link SkewedAggregation#build} gives it. */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    static <K, V> TypeInformation<KeyedWindowResult<K, V>> resultType(
+            TypeInformation<K> key, TypeInformation<V> value) {
         return (TypeInformation) Types.POJO(KeyedWindowResult.class, Map.of(
-                "key", Types.STRING, "windowStart", Types.LONG, "windowEnd", Types.LONG, "value", Types.LONG));
+                "key", key, "windowStart", Types.LONG, "windowEnd", Types.LONG, "value", value));
     }
 }

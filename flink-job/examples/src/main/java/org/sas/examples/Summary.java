@@ -19,7 +19,7 @@ public final class Summary {
 
     /** The example. */
     public final String name;
-    /** The input file. */
+    /** The input file, or how many records were generated. */
     public final String input;
     /** The partitioner, or where it came from. */
     public final String partitioner;
@@ -50,7 +50,7 @@ public final class Summary {
 
     Summary(String name, ExampleArgs args, int workers, JobExecutionResult job, double seconds, List<String> differences) {
         this.name = name;
-        this.input = args.path.toString();
+        this.input = args.path != null ? args.path.toString() : args.records + " generated records";
         this.partitioner = args.partitioner != null ? args.partitioner : "(from " + args.params + ")";
         this.workers = workers;
         this.routers = args.routers > 0 ? args.routers : 1;
@@ -102,7 +102,7 @@ public final class Summary {
         s.append(String.format("workers        %d (routers %d)%n", workers, routers));
         s.append(String.format("records        %d%n", records));
         s.append(String.format("distinct keys  %d%n", distinctKeys));
-        s.append(String.format("results        %d (key, window) counts, windows of %d ms%n", results, windowMs));
+        s.append(String.format("results        %d, one per (key, window), windows of %d ms%n", results, windowMs));
         s.append(String.format("seconds        %.2f (%.0f records/s)%n", seconds, records / seconds));
         s.append(String.format("imbalance λ    %.4f (busiest worker / mean − 1)%n", imbalance()));
         s.append("per worker    ");

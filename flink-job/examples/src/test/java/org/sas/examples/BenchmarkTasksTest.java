@@ -166,6 +166,36 @@ class BenchmarkTasksTest {
         }
     }
 
+    @ParameterizedTest(name = "commandVerifiesAgainstKeyBy[{0}]")
+    @ValueSource(strings = {BenchmarkTasks.WORD_HISTOGRAM, BenchmarkTasks.QUANTILE_DIGEST})
+    void theCommandsVerifyTheirResultsAgainstKeyBy(String name) throws Exception {
+        ExampleArgs args = ExampleArgs.parseGenerated(new String[] {
+            "--records", "20000", "--partitioner", "d-choices", "--workers", "4", "--routers", "2", "--verify"});
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        Summary summary = name.equals(BenchmarkTasks.WORD_HISTOGRAM)
+                ? BenchmarkTasks.run(env, args, name, new WordHistogram(),
+                        TypeInformation.of(new TypeHint<HashMap<String, Long>>() {}), new BenchmarkTasks.Histogram())
+                : BenchmarkTasks.run(env, args, name, new QuantileDigest(), TypeInformation.of(MergingDigest.class),
+                        new BenchmarkTasks.DigestValues());
+        assertEquals(20_000, summary.records, summary.toString());
+        // Two seconds of event time: every key has a result per window it occurs in, most keys in both.
+        assertTrue(summary.results > summary.distinctKeys && summary.distinctKeys > 500, summary.toString());
+        assertTrue(summary.exact(), summary.toString());
+    }
+
+    @Test
+    void generatedRecordsDependOnTheirIndexOnly() throws Exception {
+        GeneratedRecords generator = new GeneratedRecords(BenchmarkTasks.SEED);
+        BenchmarkRecord late = generator.map(12_345L);
+        generator.map(0L);
+        BenchmarkRecord again = new GeneratedRecords(BenchmarkTasks.SEED).map(12_345L);
+        assertEquals(late.key, again.key);
+        assertEquals(late.sentence, again.sentence);
+        assertTrue(Arrays.equals(late.values, again.values));
+        assertEquals(GeneratedRecords.WORDS, late.sentence.split(" ").length);
+        assertEquals(GeneratedRecords.VALUES, late.values.length);
+    }
+
     @Test
     void emptyWordsAreNotCounted() {
         HashMap<String, Long> histogram = new WordHistogram().add(

@@ -14,8 +14,13 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>{@code parkNanos} wakes late (tens of microseconds); the limiter learns that lateness and parks that
  * much less, so back-to-back records still average 1/C s each.
+ *
+ * <p>It never reads a record or its key: it charges any keyed stage whose subtask index is the worker's.
+ *
+ * @param <K> the stage's key
+ * @param <T> the records
  */
-public class CapacityLimiter extends KeyedProcessFunction<Integer, Event, Event> {
+public class CapacityLimiter<K, T> extends KeyedProcessFunction<K, T, T> {
 
     private static final long serialVersionUID = 1L;
 
@@ -26,6 +31,7 @@ public class CapacityLimiter extends KeyedProcessFunction<Integer, Event, Event>
     /** Running mean of how late {@code parkNanos} wakes. */
     private transient long lateNanos;
 
+    /** Charges each record of worker w 1/C s, C = {@code recordsPerSecond[w]} (0: no charge). */
     public CapacityLimiter(double[] recordsPerSecond) {
         this.recordsPerSecond = recordsPerSecond;
     }
@@ -39,7 +45,7 @@ public class CapacityLimiter extends KeyedProcessFunction<Integer, Event, Event>
     }
 
     @Override
-    public void processElement(Event e, Context ctx, Collector<Event> out) {
+    public void processElement(T record, Context ctx, Collector<T> out) {
         if (costNanos > 0) {
             long now = System.nanoTime();
             nextFree = Math.max(nextFree, now) + costNanos;
@@ -50,6 +56,6 @@ public class CapacityLimiter extends KeyedProcessFunction<Integer, Event, Event>
                 lateNanos += (late - lateNanos) / 8;
             }
         }
-        out.collect(e);
+        out.collect(record);
     }
 }

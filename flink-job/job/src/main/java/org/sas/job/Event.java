@@ -3,8 +3,8 @@ package org.sas.job;
 /**
  * One record flowing through the pipeline (a Flink POJO).
  *
- * <p>{@code worker} is set by the router; {@code sentence} carries the WordCount payload and {@code
- * values} the TDigest payload.
+ * <p>{@code sentence} carries the WordCount payload and {@code values} the TDigest payload. The router
+ * hands each record on with its worker ({@code org.sas.flink.internal.Routed}).
  */
 public class Event {
     /** Position in the generated stream. */
@@ -13,8 +13,6 @@ public class Event {
     public long key;
     /** Event time (ms). */
     public long ts;
-    /** The worker the router picked, or -1 before routing. */
-    public int worker = -1;
     /** WordCount payload. */
     public String sentence;
     /** TDigest payload. */
@@ -29,6 +27,6 @@ public class Event {
 
     @Override
     public String toString() {
-        return "Event{index=" + index + ", key=" + key + ", ts=" + ts + ", worker=" + worker + "}";
+        return "Event{index=" + index + ", key=" + key + ", ts=" + ts + "}";
     }
 }

@@ -21,7 +21,7 @@ import java.nio.file.Path;
  */
 public final class JobParams implements Serializable {
 
-    private static final long serialVersionUID = 2L;
+    private static final long serialVersionUID = 3L;
 
     /** The YAML text: overrides applied, defaults filled in, file paths absolute. */
     public final String yaml;
@@ -54,6 +54,16 @@ public final class JobParams implements Serializable {
     public final int valuesPerRecord;
     /** Records per second per worker (length P); 0 = unlimited. */
     public final double[] capacity;
+    /** When the capacity changes ({@code capacity.changes}): wall-clock ms after a worker's first record. */
+    public final long[] capacityChangesAfterMs;
+    /** Each change's records per second per worker (length P each), as {@link #capacity}. */
+    public final double[][] capacityChanges;
+    /** Share of the key space whose records cost {@link #keyCostFactor} units ({@code capacity.key_cost}). */
+    public final double keyCostShare;
+    /** Units per record of those keys. */
+    public final double keyCostFactor;
+    /** Units one partial costs the worker that merges it ({@code capacity.partial_cost}, or the task's). */
+    public final double partialCost;
     /** The agent's address ({@code agent.address}); empty = no agent, the workers log their loads. */
     public final String agentAddress;
     /** What the agent does with the session ({@code agent.mode}: serve, train, collect). */
@@ -85,6 +95,20 @@ public final class JobParams implements Serializable {
         for (int w = 0; w < capacity.length; w++) {
             capacity[w] = capacityNode.get(w).asDouble();
         }
+        JsonNode after = field(view, "capacity_changes_after_ms");
+        JsonNode changes = field(view, "capacity_changes");
+        this.capacityChangesAfterMs = new long[after.size()];
+        this.capacityChanges = new double[changes.size()][];
+        for (int c = 0; c < capacityChanges.length; c++) {
+            capacityChangesAfterMs[c] = after.get(c).asLong();
+            capacityChanges[c] = new double[changes.get(c).size()];
+            for (int w = 0; w < capacityChanges[c].length; w++) {
+                capacityChanges[c][w] = changes.get(c).get(w).asDouble();
+            }
+        }
+        this.keyCostShare = field(view, "key_cost_share").asDouble();
+        this.keyCostFactor = field(view, "key_cost_factor").asDouble();
+        this.partialCost = field(view, "partial_cost").asDouble();
         this.agentAddress = field(view, "agent_address").asText();
         this.agentMode = field(view, "agent_mode").asText();
         this.loadIntervalMs = field(view, "load_interval_ms").asLong();

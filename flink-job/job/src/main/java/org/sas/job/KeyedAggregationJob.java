@@ -7,6 +7,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.util.CloseableIterator;
 
+import org.sas.flink.KeyedWindowResult;
+import org.sas.flink.SkewedAggregation;
 import org.sas.nativeloader.NativeRouter;
 
 import java.util.ArrayList;
@@ -16,8 +18,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Entry point: runs the two-phase pipeline of a params file and prints a summary (records in, results
- * out, records per worker, imbalance λ of those counts).
+ * Entry point: runs the pipeline of a params file ({@link TwoPhasePipeline}) and prints a summary (records in,
+ * results out, records per worker, imbalance λ of those counts).
  *
  * <p>With {@code --verify} (task {@code wordcount}) the results come back to this program instead of a
  * discarding sink (exactly once, checkpoints and restarts included) and are compared with
@@ -65,10 +67,12 @@ public final class KeyedAggregationJob {
         run(env, params, Task.forName(params.task));
     }
 
-    private static <A> DataStream<Partial<A>> counted(StreamExecutionEnvironment env, JobParams params, Task<A> task) {
-        return TwoPhasePipeline.build(env, params, task)
+    private static <A> DataStream<KeyedWindowResult<Long, A>> counted(
+            StreamExecutionEnvironment env, JobParams params, Task<A> task) {
+        DataStream<KeyedWindowResult<Long, A>> results = TwoPhasePipeline.build(env, params, task);
+        return results
                 .map(new ResultCounter<A>())
-                .returns(task.partialType())
+                .returns(results.getType())
                 .name("count-results")
                 .setParallelism(params.workers);
     }
@@ -86,18 +90,19 @@ public final class KeyedAggregationJob {
 
     /** Runs with the results collected here, prints the summary and whether they are exact. */
     private static boolean runAndVerify(StreamExecutionEnvironment env, JobParams params) throws Exception {
-        CloseableIterator<Partial<HashMap<String, Long>>> it =
+        CloseableIterator<KeyedWindowResult<Long, HashMap<String, Long>>> it =
                 counted(env, params, new Task.WordHistogram()).collectAsync();
         long start = System.nanoTime();
         JobClient job = env.executeAsync(params.task + " / " + params.partitioner);
-        List<Partial<HashMap<String, Long>>> results = new ArrayList<>();
+        List<KeyedWindowResult<Long, HashMap<String, Long>>> results = new ArrayList<>();
         try (it) {
             it.forEachRemaining(results::add);
         }
         JobExecutionResult result = job.getJobExecutionResult().get();
         double seconds = (System.nanoTime() - start) / 1e9;
         String difference = WordCountReference.difference(params, results);
-        Integer restored = result.getAccumulatorResult(RouterFunction.STATES_RESTORED);
+        Integer restored = result.getAccumulatorResult(
+                SkewedAggregation.routerStatesRestoredAccumulator(TwoPhasePipeline.NAME));
         System.out.print(summary(params, result, seconds));
         System.out.printf("router states restored  %d of %d%n", restored == null ? 0 : restored, params.routers);
         System.out.printf("results exact  %s%n", difference == null
@@ -108,7 +113,8 @@ public final class KeyedAggregationJob {
 
     /** The summary printed after a run. */
     static String summary(JobParams params, JobExecutionResult result, double seconds) {
-        Map<Integer, Integer> perWorker = result.getAccumulatorResult(RouterFunction.WORKER_COUNTS);
+        Map<Integer, Integer> perWorker = result.getAccumulatorResult(
+                SkewedAggregation.recordsPerWorkerAccumulator(TwoPhasePipeline.NAME));
         Long results = result.getAccumulatorResult(ResultCounter.RESULTS);
         long in = perWorker.values().stream().mapToLong(Integer::longValue).sum();
         long[] counts = new long[params.workers];
@@ -126,8 +132,10 @@ public final class KeyedAggregationJob {
             s.append(c).append(' ');
         }
         s.append(System.lineSeparator());
-        Integer taken = result.getAccumulatorResult(RouterFunction.LOAD_INTERVALS);
-        Integer dropped = result.getAccumulatorResult(RouterFunction.LOAD_INTERVALS_DROPPED);
+        Integer taken = result.getAccumulatorResult(
+                SkewedAggregation.routerLoadIntervalsAccumulator(TwoPhasePipeline.NAME));
+        Integer dropped = result.getAccumulatorResult(
+                SkewedAggregation.routerLoadIntervalsDroppedAccumulator(TwoPhasePipeline.NAME));
         s.append(String.format("worker loads   %d intervals taken, %d dropped (all routers)%n",
                 taken == null ? 0 : taken, dropped == null ? 0 : dropped));
         return s.toString();

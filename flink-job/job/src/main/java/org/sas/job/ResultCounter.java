@@ -4,8 +4,10 @@ import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.functions.RichMapFunction;
 
+import org.sas.flink.KeyedWindowResult;
+
 /** Counts final results in the {@value #RESULTS} accumulator and passes them on. */
-public class ResultCounter<A> extends RichMapFunction<Partial<A>, Partial<A>> {
+public class ResultCounter<A> extends RichMapFunction<KeyedWindowResult<Long, A>, KeyedWindowResult<Long, A>> {
 
     private static final long serialVersionUID = 1L;
 
@@ -21,8 +23,8 @@ public class ResultCounter<A> extends RichMapFunction<Partial<A>, Partial<A>> {
     }
 
     @Override
-    public Partial<A> map(Partial<A> p) {
+    public KeyedWindowResult<Long, A> map(KeyedWindowResult<Long, A> result) {
         results.add(1);
-        return p;
+        return result;
     }
 }

@@ -1,36 +1,30 @@
 package org.sas.job;
 
+import org.apache.flink.api.common.functions.AggregateFunction;
 import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 
 import com.tdunning.math.stats.MergingDigest;
 
-import java.io.Serializable;
 import java.util.HashMap;
 
 /**
- * What a pipeline aggregates per (key, window): how to start, add a record and merge two partials.
+ * What the job aggregates per (key, window), as the {@link AggregateFunction} of its pipeline: the
+ * accumulator is the result, so that a worker's partial and the merged value have one type.
  *
  * @param <A> the aggregate; add and merge may update it in place and return it
  */
-public abstract class Task<A> implements Serializable {
+public abstract class Task<A> implements AggregateFunction<Event, A, A> {
 
     private static final long serialVersionUID = 1L;
 
-    /** An empty aggregate. */
-    public abstract A create();
-
-    /** Adds one record. */
-    public abstract A add(A acc, Event e);
-
-    /** Merges two partials of the same key and window. */
-    public abstract A merge(A a, A b);
+    @Override
+    public A getResult(A acc) {
+        return acc;
+    }
 
     /** Flink type of the aggregate. */
     public abstract TypeInformation<A> valueType();
-
-    /** Flink type of a partial. */
-    public abstract TypeInformation<Partial<A>> partialType();
 
     /** The task called {@code name} in params ({@code wordcount}, {@code wordcount-text}, {@code tdigest}). */
     public static Task<?> forName(String name) {
@@ -51,12 +45,12 @@ public abstract class Task<A> implements Serializable {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public HashMap<String, Long> create() {
+        public HashMap<String, Long> createAccumulator() {
             return new HashMap<>();
         }
 
         @Override
-        public HashMap<String, Long> add(HashMap<String, Long> acc, Event e) {
+        public HashMap<String, Long> add(Event e, HashMap<String, Long> acc) {
             for (String word : e.sentence.split(" ")) {
                 acc.merge(word, 1L, Long::sum);
             }
@@ -74,10 +68,6 @@ public abstract class Task<A> implements Serializable {
             return TypeInformation.of(new TypeHint<HashMap<String, Long>>() {});
         }
 
-        @Override
-        public TypeInformation<Partial<HashMap<String, Long>>> partialType() {
-            return TypeInformation.of(new TypeHint<Partial<HashMap<String, Long>>>() {});
-        }
     }
 
     /** Classic word count: the key is the word, the aggregate its number of occurrences. */
@@ -85,12 +75,12 @@ public abstract class Task<A> implements Serializable {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public Long create() {
+        public Long createAccumulator() {
             return 0L;
         }
 
         @Override
-        public Long add(Long acc, Event e) {
+        public Long add(Event e, Long acc) {
             return acc + 1;
         }
 
@@ -104,10 +94,6 @@ public abstract class Task<A> implements Serializable {
             return TypeInformation.of(Long.class);
         }
 
-        @Override
-        public TypeInformation<Partial<Long>> partialType() {
-            return TypeInformation.of(new TypeHint<Partial<Long>>() {});
-        }
     }
 
     /** Per-key t-digest (compression 100) of the records' values; partials merge digest into digest. */
@@ -118,12 +104,12 @@ public abstract class Task<A> implements Serializable {
         public static final double COMPRESSION = 100;
 
         @Override
-        public MergingDigest create() {
+        public MergingDigest createAccumulator() {
             return new MergingDigest(COMPRESSION);
         }
 
         @Override
-        public MergingDigest add(MergingDigest acc, Event e) {
+        public MergingDigest add(Event e, MergingDigest acc) {
             for (double v : e.values) {
                 acc.add(v);
             }
@@ -141,9 +127,5 @@ public abstract class Task<A> implements Serializable {
             return TypeInformation.of(MergingDigest.class);
         }
 
-        @Override
-        public TypeInformation<Partial<MergingDigest>> partialType() {
-            return TypeInformation.of(new TypeHint<Partial<MergingDigest>>() {});
-        }
     }
 }

@@ -1,5 +1,6 @@
 package org.sas.job;
 
+import org.sas.flink.KeyedWindowResult;
 import org.sas.nativeloader.NativeRouter;
 
 import java.util.HashMap;
@@ -45,12 +46,12 @@ public final class WordCountReference {
      * Compares a run's results with {@link #of}: {@code null} when they are equal (one result per
      * (key, window), each with the reference's histogram), else what differs first.
      */
-    public static String difference(JobParams params, List<Partial<HashMap<String, Long>>> results) {
+    public static String difference(JobParams params, List<KeyedWindowResult<Long, HashMap<String, Long>>> results) {
         Map<List<Long>, HashMap<String, Long>> expected = of(params);
         Map<List<Long>, HashMap<String, Long>> got = new HashMap<>();
-        for (Partial<HashMap<String, Long>> p : results) {
-            if (got.put(List.of(p.key, p.windowEnd), p.value) != null) {
-                return "two results for key " + p.key + ", window end " + p.windowEnd;
+        for (KeyedWindowResult<Long, HashMap<String, Long>> r : results) {
+            if (got.put(List.of(r.getKey(), r.getWindowEnd()), r.getValue()) != null) {
+                return "two results for key " + r.getKey() + ", window end " + r.getWindowEnd();
             }
         }
         for (Map.Entry<List<Long>, HashMap<String, Long>> e : expected.entrySet()) {

@@ -29,6 +29,9 @@ import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import org.sas.flink.KeyedWindowResult;
+import org.sas.flink.internal.Routed;
+
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -110,7 +113,7 @@ class AgentFailureTest {
      * released them, so the job cannot end before the test has seen what it waits for. {@code
      * DataGeneratorSource} gives each of the R readers one contiguous range of {@code records / R} indices.
      */
-    static final class Choreography implements MapFunction<Event, Event>, CheckpointListener {
+    static final class Choreography implements MapFunction<Routed<Event>, Routed<Event>>, CheckpointListener {
         private static final long serialVersionUID = 1L;
         private final long split;
 
@@ -119,7 +122,8 @@ class AgentFailureTest {
         }
 
         @Override
-        public Event map(Event e) throws InterruptedException {
+        public Routed<Event> map(Routed<Event> r) throws InterruptedException {
+            Event e = r.value;
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(HOLD_LIMIT_MS);
             while (true) {
                 if (FAILURE_ARMED.get() && CHECKPOINTED.get() && FAILED.compareAndSet(false, true)) {
@@ -127,7 +131,7 @@ class AgentFailureTest {
                 }
                 boolean tail = e.index % split >= split - TAIL;
                 if (!tail || RELEASED.get() || System.nanoTime() > deadline) {
-                    return e;
+                    return r;
                 }
                 Thread.sleep(10);
             }
@@ -147,11 +151,11 @@ class AgentFailureTest {
         JobParams params = params(records, 2000, first.uri());
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        var results = TwoPhasePipeline.build(env, params, new Task.WordHistogram(),
-                        routed -> routed.map(new Choreography(records)).name("choreography"))
+        var results = TwoPhasePipeline.build(env, params, new Task.WordHistogram(), hooks -> hooks
+                        .afterRouter(routed -> routed.map(new Choreography(records)).name("choreography")))
                 .collectAsync();
         JobClient job = env.executeAsync("agent killed mid-run");
-        CompletableFuture<List<Partial<HashMap<String, Long>>>> collected = drain(results);
+        CompletableFuture<List<KeyedWindowResult<Long, HashMap<String, Long>>>> collected = drain(results);
         Timeline t = new Timeline();
 
         // Tables flow: every router is connected and has applied tables of closed steps.
@@ -193,7 +197,8 @@ class AgentFailureTest {
         long steps = awaitAgentMetric(second, "sas_agent_steps_total", v -> v > 0);
         RELEASED.set(true);
 
-        List<Partial<HashMap<String, Long>>> out = collected.get(PHASE.toSeconds() * 2, TimeUnit.SECONDS);
+        List<KeyedWindowResult<Long, HashMap<String, Long>>> out =
+                collected.get(PHASE.toSeconds() * 2, TimeUnit.SECONDS);
         t.mark("job finished");
         assertEquals(PipelineExactnessTest.wordReference(params), PipelineExactnessTest.byKeyAndWindow(out));
         assertEquals(1, agentMetric(second, "sas_agent_sessions"), "routers and workers share one session");
@@ -217,11 +222,11 @@ class AgentFailureTest {
         conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(100));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.enableCheckpointing(200);
-        var results = TwoPhasePipeline.build(env, params, new Task.WordHistogram(),
-                        routed -> routed.map(new Choreography(records)).name("choreography"))
+        var results = TwoPhasePipeline.build(env, params, new Task.WordHistogram(), hooks -> hooks
+                        .afterRouter(routed -> routed.map(new Choreography(records)).name("choreography")))
                 .collectAsync();
         JobClient job = env.executeAsync("task failure with the agent up");
-        CompletableFuture<List<Partial<HashMap<String, Long>>>> collected = drain(results);
+        CompletableFuture<List<KeyedWindowResult<Long, HashMap<String, Long>>>> collected = drain(results);
         Timeline t = new Timeline();
 
         awaitRouters(job.getJobID(), "routers connected", all(g -> g.get("connected") == 1
@@ -246,7 +251,8 @@ class AgentFailureTest {
         t.mark("restored routers route by the agent's table");
         RELEASED.set(true);
 
-        List<Partial<HashMap<String, Long>>> out = collected.get(PHASE.toSeconds() * 2, TimeUnit.SECONDS);
+        List<KeyedWindowResult<Long, HashMap<String, Long>>> out =
+                collected.get(PHASE.toSeconds() * 2, TimeUnit.SECONDS);
         t.mark("job finished");
         assertEquals(PipelineExactnessTest.wordReference(params), PipelineExactnessTest.byKeyAndWindow(out));
         JsonNode restoredFrom = rest("/jobs/" + job.getJobID() + "/checkpoints").path("latest").path("restored");
@@ -294,7 +300,7 @@ class AgentFailureTest {
 
     // ---- the routers' gauges -------------------------------------------------------------------------
 
-    /** The gauges {@code RouterFunction} registers under {@code sasAgent} (docs/agent-link.md). */
+    /** The gauges {@code KeyRouter} registers under {@code sasAgent} (docs/agent-link.md). */
     static final List<String> GAUGES = List.of("connected", "tablesReceived", "modelVersion", "lastTableStep",
             "reportsSent", "reportsDropped", "reconnects", "fallbackActive", "tablesApplied");
 
@@ -321,7 +327,7 @@ class AgentFailureTest {
             Map<String, String> vars = group.getAllVariables();
             String[] scope = group.getScopeComponents();
             if (!job.toString().equals(vars.get(ScopeFormat.SCOPE_JOB_ID))
-                    || !"router".equals(vars.get(ScopeFormat.SCOPE_OPERATOR_NAME))
+                    || !(TwoPhasePipeline.NAME + "/router").equals(vars.get(ScopeFormat.SCOPE_OPERATOR_NAME))
                     || !"sasAgent".equals(scope[scope.length - 1])) {
                 continue;
             }

@@ -15,6 +15,9 @@ import org.apache.flink.util.CloseableIterator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import org.sas.flink.KeyedWindowResult;
+import org.sas.flink.internal.Routed;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -34,7 +37,7 @@ class CheckpointRestartTest {
     static final AtomicInteger RESTARTS = new AtomicInteger();
 
     /** Throws once, on the first record past the middle of the stream after a checkpoint. */
-    static class FailOnce implements MapFunction<Event, Event>, CheckpointListener {
+    static class FailOnce implements MapFunction<Routed<Event>, Routed<Event>>, CheckpointListener {
         private static final long serialVersionUID = 1L;
         private final long failAt;
 
@@ -43,11 +46,11 @@ class CheckpointRestartTest {
         }
 
         @Override
-        public Event map(Event e) {
-            if (e.index >= failAt && CHECKPOINTED.get() && FAILED.compareAndSet(false, true)) {
-                throw new RuntimeException("induced failure at record " + e.index);
+        public Routed<Event> map(Routed<Event> r) {
+            if (r.value.index >= failAt && CHECKPOINTED.get() && FAILED.compareAndSet(false, true)) {
+                throw new RuntimeException("induced failure at record " + r.value.index);
             }
-            return e;
+            return r;
         }
 
         @Override
@@ -69,10 +72,11 @@ class CheckpointRestartTest {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.enableCheckpointing(100);
 
-        DataStream<Partial<HashMap<String, Long>>> results = TwoPhasePipeline.build(
-                env, params, new Task.WordHistogram(), routed -> routed.map(new FailOnce(records / 2)).name("fail-once"));
-        List<Partial<HashMap<String, Long>>> out = new ArrayList<>();
-        try (CloseableIterator<Partial<HashMap<String, Long>>> it = results.executeAndCollect()) {
+        DataStream<KeyedWindowResult<Long, HashMap<String, Long>>> results = TwoPhasePipeline.build(env, params,
+                new Task.WordHistogram(),
+                hooks -> hooks.afterRouter(routed -> routed.map(new FailOnce(records / 2)).name("fail-once")));
+        List<KeyedWindowResult<Long, HashMap<String, Long>>> out = new ArrayList<>();
+        try (CloseableIterator<KeyedWindowResult<Long, HashMap<String, Long>>> it = results.executeAndCollect()) {
             it.forEachRemaining(out::add);
         }
         assertTrue(FAILED.get(), "the induced failure happened");

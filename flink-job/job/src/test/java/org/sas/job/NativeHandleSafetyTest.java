@@ -188,7 +188,7 @@ class NativeHandleSafetyTest {
     }
 
     /**
-     * The metrics thread reads {@code agentStatus} while the task thread routes (as {@link RouterFunction}'s
+     * The metrics thread reads {@code agentStatus} while the task thread routes (as {@code KeyRouter}'s
      * gauges do), then the router is closed under the reader: the reader sees a consistent status each time
      * and then an {@link IllegalStateException}, never freed memory.
      */

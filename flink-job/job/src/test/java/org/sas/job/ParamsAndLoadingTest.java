@@ -120,6 +120,22 @@ class ParamsAndLoadingTest {
                 for (int i = 0; i < values.length; i++) {
                     assertEquals(expected.get(i).doubleValue(), values[i], 0.0, message + "[" + i + "]");
                 }
+            } else if (actual instanceof long[] values) {
+                assertEquals(expected.size(), values.length, message);
+                for (int i = 0; i < values.length; i++) {
+                    assertEquals(expected.get(i).longValue(), values[i], message + "[" + i + "]");
+                }
+            } else if (actual instanceof double[][] rows) {
+                assertEquals(expected.size(), rows.length, message);
+                for (int i = 0; i < rows.length; i++) {
+                    assertEquals(expected.get(i).size(), rows[i].length, message + "[" + i + "]");
+                    for (int j = 0; j < rows[i].length; j++) {
+                        assertEquals(expected.get(i).get(j).doubleValue(), rows[i][j], 0.0, message + "[" + i + "][" + j + "]");
+                    }
+                }
+            } else if (actual instanceof Double value) {
+                assertTrue(expected.isNumber(), message + ": " + expected);
+                assertEquals(expected.doubleValue(), value, 0.0, message);
             } else if (actual instanceof String text) {
                 assertEquals(expected.textValue(), text, message);
             } else {

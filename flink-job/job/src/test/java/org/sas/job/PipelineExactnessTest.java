@@ -12,6 +12,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import org.sas.flink.KeyedWindowResult;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -42,19 +44,20 @@ class PipelineExactnessTest {
         JobParams params = TestJobs.params(task, partitioner, RECORDS);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         if (task.equals("wordcount")) {
-            List<Partial<HashMap<String, Long>>> results = TestJobs.run(env, params, new Task.WordHistogram());
+            List<KeyedWindowResult<Long, HashMap<String, Long>>> results =
+                    TestJobs.run(env, params, new Task.WordHistogram());
             assertEquals(wordReference(params), byKeyAndWindow(results));
         } else {
-            List<Partial<MergingDigest>> results = TestJobs.run(env, params, new Task.QuantileDigest());
+            List<KeyedWindowResult<Long, MergingDigest>> results = TestJobs.run(env, params, new Task.QuantileDigest());
             checkDigests(params, byKeyAndWindow(results));
         }
     }
 
-    static <A> Map<List<Long>, A> byKeyAndWindow(List<Partial<A>> results) {
+    static <A> Map<List<Long>, A> byKeyAndWindow(List<KeyedWindowResult<Long, A>> results) {
         Map<List<Long>, A> out = new HashMap<>();
-        for (Partial<A> p : results) {
-            A previous = out.put(List.of(p.key, p.windowEnd), p.value);
-            assertEquals(null, previous, "two results for key " + p.key + ", window end " + p.windowEnd);
+        for (KeyedWindowResult<Long, A> r : results) {
+            A previous = out.put(List.of(r.getKey(), r.getWindowEnd()), r.getValue());
+            assertEquals(null, previous, "two results for key " + r.getKey() + ", window end " + r.getWindowEnd());
         }
         return out;
     }

@@ -16,9 +16,10 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import org.sas.flink.SkewedAggregation;
+import org.sas.flink.internal.Routed;
 import org.sas.job.WorkerLoadMetricsTest.CollectingSink;
 import org.sas.job.WorkerLoadMetricsTest.Sample;
-import org.sas.flink.internal.metrics.WorkerLoadSampler;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -28,7 +29,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
@@ -51,6 +51,11 @@ class RouterLoadFeedbackTest {
 
     static final long INTERVAL_MS = 250;
 
+    /** The job's accumulators of load vectors the routers took and dropped. */
+    static final String LOAD_INTERVALS = SkewedAggregation.routerLoadIntervalsAccumulator(TwoPhasePipeline.NAME);
+    static final String LOAD_INTERVALS_DROPPED =
+            SkewedAggregation.routerLoadIntervalsDroppedAccumulator(TwoPhasePipeline.NAME);
+
     @Test
     void routersCloseTheirIntervalsWithTheWorkersLoads() throws Exception {
         // 4 workers, 2 routers, 2 000 records/s for 4 s: the workers keep up (capacity 1 000/s each), so
@@ -64,8 +69,8 @@ class RouterLoadFeedbackTest {
         assertEquals(INTERVAL_MS, params.loadIntervalMs);
         String run = UUID.randomUUID().toString();
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        TwoPhasePipeline.build(env, params, new Task.WordHistogram(), UnaryOperator.identity(),
-                        new WorkerLoadSampler.Config(INTERVAL_MS, new CollectingSink(run)))
+        TwoPhasePipeline.build(env, params, new Task.WordHistogram(),
+                        hooks -> hooks.loadSink(new CollectingSink(run)))
                 .sinkTo(new DiscardingSink<>());
         JobExecutionResult result = env.execute("router load feedback");
 
@@ -73,8 +78,8 @@ class RouterLoadFeedbackTest {
         Map<Long, Long> workersPerInterval = samples.stream()
                 .collect(Collectors.groupingBy(Sample::interval, TreeMap::new, Collectors.counting()));
         long complete = workersPerInterval.values().stream().filter(n -> n == TestJobs.WORKERS).count();
-        int taken = result.<Integer>getAccumulatorResult(RouterFunction.LOAD_INTERVALS);
-        int dropped = result.<Integer>getAccumulatorResult(RouterFunction.LOAD_INTERVALS_DROPPED);
+        int taken = result.<Integer>getAccumulatorResult(LOAD_INTERVALS);
+        int dropped = result.<Integer>getAccumulatorResult(LOAD_INTERVALS_DROPPED);
         System.out.printf("%d intervals sampled by every worker; the %d routers took %d vectors, dropped %d%n",
                 complete, params.routers, taken, dropped);
         assertTrue(complete >= 8, "too few complete intervals: " + workersPerInterval);
@@ -91,15 +96,15 @@ class RouterLoadFeedbackTest {
     static final AtomicBoolean FAILED = new AtomicBoolean();
 
     /** Throws once, on the first record after the first completed checkpoint. */
-    static final class FailOnce implements MapFunction<Event, Event>, CheckpointListener {
+    static final class FailOnce implements MapFunction<Routed<Event>, Routed<Event>>, CheckpointListener {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public Event map(Event e) {
+        public Routed<Event> map(Routed<Event> r) {
             if (CHECKPOINTED.get() && FAILED.compareAndSet(false, true)) {
-                throw new RuntimeException("induced failure at record " + e.index);
+                throw new RuntimeException("induced failure at record " + r.value.index);
             }
-            return e;
+            return r;
         }
 
         @Override
@@ -125,11 +130,11 @@ class RouterLoadFeedbackTest {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.enableCheckpointing(200);
         TwoPhasePipeline.build(env, params, new Task.WordHistogram(),
-                        routed -> routed.map(new FailOnce()).name("fail-once"))
+                        hooks -> hooks.afterRouter(routed -> routed.map(new FailOnce()).name("fail-once")))
                 .sinkTo(new DiscardingSink<>());
         JobExecutionResult result = env.execute("router load feedback across a failover");
         assertTrue(FAILED.get(), "the induced failure happened");
-        int taken = result.<Integer>getAccumulatorResult(RouterFunction.LOAD_INTERVALS);
+        int taken = result.<Integer>getAccumulatorResult(LOAD_INTERVALS);
         System.out.printf("after the failover the %d routers took %d vectors%n", params.routers, taken);
         // Several seconds of intervals remain after the restore (about 16 per router): at least 4 each.
         assertTrue(taken >= 8, "the restored routers took only " + taken + " vectors");
@@ -205,14 +210,15 @@ class RouterLoadFeedbackTest {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
             // Records reach the workers within 10 ms, so a worker's busy time follows what it was sent.
             env.setBufferTimeout(10);
-            TwoPhasePipeline.build(env, params, new Task.WordHistogram(), UnaryOperator.identity(),
-                            new WorkerLoadSampler.Config(INTERVAL_MS, new CollectingSink(run)))
+            TwoPhasePipeline.build(env, params, new Task.WordHistogram(),
+                            hooks -> hooks.loadSink(new CollectingSink(run)))
                     .sinkTo(new DiscardingSink<>());
             long start = System.nanoTime();
             JobExecutionResult result = env.execute("heterogeneous workers, " + partitioner);
             double seconds = (System.nanoTime() - start) / 1e9;
 
-            Map<Integer, Integer> counts = result.getAccumulatorResult(RouterFunction.WORKER_COUNTS);
+            Map<Integer, Integer> counts = result.getAccumulatorResult(
+                    SkewedAggregation.recordsPerWorkerAccumulator(TwoPhasePipeline.NAME));
             double[] share = new double[FACTORS.length];
             double[] busyMs = new double[FACTORS.length];
             double[] wallMs = new double[FACTORS.length];
@@ -228,7 +234,7 @@ class RouterLoadFeedbackTest {
                 busy[w] = busyMs[w] / wallMs[w];
             }
             return new Hetero(partitioner, seconds, share, busy,
-                    result.<Integer>getAccumulatorResult(RouterFunction.LOAD_INTERVALS));
+                    result.<Integer>getAccumulatorResult(LOAD_INTERVALS));
         }
 
         /** Mean over the slow workers of (records / capacity) over (all records / total capacity). */

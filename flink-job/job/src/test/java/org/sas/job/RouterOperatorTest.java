@@ -5,16 +5,24 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.apache.flink.api.common.accumulators.Accumulator;
+import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindows;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 
 import org.junit.jupiter.api.Test;
 
+import org.sas.flink.KeyHasher;
+import org.sas.flink.SkewedAggregation;
+import org.sas.flink.internal.KeyRouter;
+import org.sas.flink.internal.Routed;
+import org.sas.flink.internal.RouterParams;
 import org.sas.flink.internal.loads.LoadFeedback;
 import org.sas.flink.internal.loads.RouterOperator;
 import org.sas.flink.internal.loads.WorkerLoads;
 import org.sas.nativeloader.NativeRouter;
 
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -99,8 +107,13 @@ class RouterOperatorTest {
     /** Routes {@code stream} through a {@link RouterOperator}, the loads arriving halfway as its coordinator sends them. */
     private static List<Integer> routeThroughOperator(JobParams params, long[][] stream, Arrival... arrivals)
             throws Exception {
-        RouterOperator<Event, Event, RouterFunction> operator = new RouterOperator<>(new RouterFunction(params));
-        try (OneInputStreamOperatorTestHarness<Event, Event> harness = new OneInputStreamOperatorTestHarness<>(operator)) {
+        RouterParams routing = RouterParams.resolve(params.yaml, "params", Path.of(""), List.of(),
+                SlidingEventTimeWindows.of(Duration.ofMillis(params.windowMs), Duration.ofMillis(params.slideMs)));
+        RouterOperator<Event, Routed<Event>, KeyRouter<Event, Long>> operator = new RouterOperator<>(
+                new KeyRouter<>(routing, e -> e.key, KeyHasher.integral(), TwoPhasePipeline.NAME));
+        // Subtask 0 of the params' routers, as routeDirectly's router.
+        try (OneInputStreamOperatorTestHarness<Event, Routed<Event>> harness =
+                new OneInputStreamOperatorTestHarness<>(operator, params.routers, params.routers, 0)) {
             harness.open();
             for (int i = 0; i < stream.length; i++) {
                 if (i == HALF) {
@@ -116,13 +129,15 @@ class RouterOperatorTest {
                 harness.processElement(new StreamRecord<>(e, e.ts));
             }
             List<Integer> workers = new ArrayList<>();
-            for (Event e : harness.extractOutputValues()) {
-                workers.add(e.worker);
+            for (Routed<Event> r : harness.extractOutputValues()) {
+                workers.add(r.worker);
             }
             Map<String, Accumulator<?, ?>> accumulators =
                     harness.getEnvironment().getAccumulatorRegistry().getUserMap();
-            int taken = (Integer) accumulators.get(RouterFunction.LOAD_INTERVALS).getLocalValue();
-            int dropped = (Integer) accumulators.get(RouterFunction.LOAD_INTERVALS_DROPPED).getLocalValue();
+            int taken = (Integer) accumulators.get(
+                    SkewedAggregation.routerLoadIntervalsAccumulator(TwoPhasePipeline.NAME)).getLocalValue();
+            int dropped = (Integer) accumulators.get(
+                    SkewedAggregation.routerLoadIntervalsDroppedAccumulator(TwoPhasePipeline.NAME)).getLocalValue();
             assertEquals(arrivals.length, taken + dropped, "every arrival is counted once");
             return workers;
         }

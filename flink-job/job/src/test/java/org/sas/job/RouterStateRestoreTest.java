@@ -20,6 +20,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import org.sas.flink.KeyedWindowResult;
+import org.sas.flink.internal.Routed;
 import org.sas.nativeloader.NativeRouter;
 
 import java.time.Duration;
@@ -65,7 +67,7 @@ class RouterStateRestoreTest {
     static final AtomicIntegerArray[] ROUTED = new AtomicIntegerArray[3];
 
     /** Notes each record's worker per attempt; in attempt 0, fails once, warm and after a checkpoint. */
-    static class RecordAndFailOnce extends RichMapFunction<Event, Event> implements CheckpointListener {
+    static class RecordAndFailOnce extends RichMapFunction<Routed<Event>, Routed<Event>> implements CheckpointListener {
         private static final long serialVersionUID = 1L;
         private transient int attempt;
         private transient long seen;
@@ -79,16 +81,16 @@ class RouterStateRestoreTest {
         }
 
         @Override
-        public Event map(Event e) {
-            ROUTED[Math.min(attempt, 2)].set((int) e.index, e.worker + 1);
+        public Routed<Event> map(Routed<Event> r) {
+            ROUTED[Math.min(attempt, 2)].set((int) r.value.index, r.worker + 1);
             seen++;
             if (sinceCheckpoint >= 0) {
                 sinceCheckpoint++;
             }
             if (attempt == 0 && seen >= WARM && sinceCheckpoint >= AFTER_CHECKPOINT && FAILED.compareAndSet(false, true)) {
-                throw new RuntimeException("induced failure at record " + e.index);
+                throw new RuntimeException("induced failure at record " + r.value.index);
             }
-            return e;
+            return r;
         }
 
         @Override
@@ -115,11 +117,11 @@ class RouterStateRestoreTest {
         // A checkpoint a second; the failure comes at least 1 000 records after the latest one completed,
         // so at least those are replayed.
         env.enableCheckpointing(1000);
-        DataStream<Partial<HashMap<String, Long>>> results = TwoPhasePipeline.build(env, params,
-                new Task.WordHistogram(),
-                routed -> routed.map(new RecordAndFailOnce()).name("record-and-fail-once").setParallelism(params.routers));
-        List<Partial<HashMap<String, Long>>> out = new ArrayList<>();
-        try (CloseableIterator<Partial<HashMap<String, Long>>> it = results.executeAndCollect()) {
+        DataStream<KeyedWindowResult<Long, HashMap<String, Long>>> results = TwoPhasePipeline.build(env, params,
+                new Task.WordHistogram(), hooks -> hooks.afterRouter(routed -> routed.map(new RecordAndFailOnce())
+                        .name("record-and-fail-once").setParallelism(params.routers)));
+        List<KeyedWindowResult<Long, HashMap<String, Long>>> out = new ArrayList<>();
+        try (CloseableIterator<KeyedWindowResult<Long, HashMap<String, Long>>> it = results.executeAndCollect()) {
             it.forEachRemaining(out::add);
         }
 

@@ -6,6 +6,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.util.CloseableIterator;
 
+import org.sas.flink.KeyedWindowResult;
 import org.sas.nativeloader.NativeRouter;
 
 import java.nio.file.Path;
@@ -65,11 +66,11 @@ final class TestJobs {
     }
 
     /** Runs the pipeline and collects its results. */
-    static <A> List<Partial<A>> run(StreamExecutionEnvironment env, JobParams params, Task<A> task)
+    static <A> List<KeyedWindowResult<Long, A>> run(StreamExecutionEnvironment env, JobParams params, Task<A> task)
             throws Exception {
-        DataStream<Partial<A>> results = TwoPhasePipeline.build(env, params, task);
-        List<Partial<A>> out = new ArrayList<>();
-        try (CloseableIterator<Partial<A>> it = results.executeAndCollect()) {
+        DataStream<KeyedWindowResult<Long, A>> results = TwoPhasePipeline.build(env, params, task);
+        List<KeyedWindowResult<Long, A>> out = new ArrayList<>();
+        try (CloseableIterator<KeyedWindowResult<Long, A>> it = results.executeAndCollect()) {
             it.forEachRemaining(out::add);
         }
         return out;

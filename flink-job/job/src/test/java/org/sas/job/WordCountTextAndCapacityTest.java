@@ -9,6 +9,8 @@ import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import org.sas.flink.KeyedWindowResult;
+
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,7 +29,7 @@ class WordCountTextAndCapacityTest {
     @Test
     void wordCountOnTextIsExact() throws Exception {
         JobParams params = JobParams.parse(textYaml("d-choices", 30_000), TestJobs.repoRoot());
-        List<Partial<Long>> results =
+        List<KeyedWindowResult<Long, Long>> results =
                 TestJobs.run(StreamExecutionEnvironment.getExecutionEnvironment(), params, new Task.WordCount());
         Map<List<Long>, Long> expected = new HashMap<>();
         for (long[] r : TestJobs.stream(params)) {
@@ -45,7 +47,7 @@ class WordCountTextAndCapacityTest {
         String yaml = TestJobs.yaml("wordcount", "shuffle", 4000) + "capacity:\n  units_per_second: 1000\n";
         JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         long start = System.nanoTime();
-        List<Partial<HashMap<String, Long>>> results =
+        List<KeyedWindowResult<Long, HashMap<String, Long>>> results =
                 TestJobs.run(StreamExecutionEnvironment.getExecutionEnvironment(), params, new Task.WordHistogram());
         double seconds = (System.nanoTime() - start) / 1e9;
         assertTrue(seconds >= 0.9, "4000 records on 4 workers of 1000/s took only " + seconds + " s");

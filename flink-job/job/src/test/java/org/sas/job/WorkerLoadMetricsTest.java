@@ -19,7 +19,6 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import org.sas.flink.internal.metrics.AgentLoadSink;
 import org.sas.flink.internal.metrics.LogLoadSink;
-import org.sas.flink.internal.metrics.WorkerLoadSampler;
 import org.sas.flink.internal.metrics.WorkerLoadSink;
 
 import java.net.URI;
@@ -33,7 +32,6 @@ import java.util.Queue;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.function.UnaryOperator;
 
 /**
  * The workers' load samples on a real job: busy ratios follow the emulated capacity, and each worker's
@@ -98,7 +96,8 @@ class WorkerLoadMetricsTest {
         String yaml = TestJobs.yaml("wordcount", "shuffle", 4 * RATE)
                 .replace("rate: 20000", "rate: " + RATE)
                 + "source_rate: " + RATE + "\n"
-                + "capacity:\n  units_per_second: " + CAPACITY[0] + "\n  factors: [1, 2.5, 5, 10]\n";
+                + "capacity:\n  units_per_second: " + CAPACITY[0] + "\n  factors: [1, 2.5, 5, 10]\n"
+                + "agent:\n  interval_ms: " + INTERVAL_MS + "\n";
         JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         for (int w = 0; w < TestJobs.WORKERS; w++) {
             assertEquals(CAPACITY[w], params.capacity[w], 1e-9);
@@ -106,8 +105,7 @@ class WorkerLoadMetricsTest {
         String run = UUID.randomUUID().toString();
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.setBufferTimeout(BUFFER_TIMEOUT_MS);
-        TwoPhasePipeline.build(env, params, new Task.WordHistogram(), UnaryOperator.identity(),
-                        new WorkerLoadSampler.Config(INTERVAL_MS, new CollectingSink(run)))
+        TwoPhasePipeline.build(env, params, new Task.WordHistogram(), hooks -> hooks.loadSink(new CollectingSink(run)))
                 .sinkTo(new DiscardingSink<>());
         JobClient job = env.executeAsync("worker load metrics");
         job.getJobExecutionResult().get();
@@ -137,21 +135,21 @@ class WorkerLoadMetricsTest {
         JobParams none = TestJobs.params("wordcount", "hash", 10);
         assertEquals("", none.agentAddress);
         assertEquals(1000, none.loadIntervalMs);
-        assertTrue(TwoPhasePipeline.loadReporting(none).sink() instanceof LogLoadSink.Factory);
+        assertTrue(TwoPhasePipeline.loadSink(none) instanceof LogLoadSink.Factory);
 
         // Nothing listens on port 9: the link retries in the background, reports are queued or dropped.
         String yaml = TestJobs.yaml("wordcount", "hash", 10)
                 + "agent:\n  address: http://127.0.0.1:9\n  interval_ms: 250\n  connect_timeout_ms: 100\n";
         JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         assertEquals("http://127.0.0.1:9", params.agentAddress);
-        WorkerLoadSampler.Config config = TwoPhasePipeline.loadReporting(params);
-        assertEquals(250, config.intervalMs());
-        assertTrue(config.sink() instanceof AgentLoadSink.Factory, config.sink().toString());
-        try (WorkerLoadSink sink = config.sink().open(TestJobs.WORKERS - 1)) {
+        WorkerLoadSink.Factory factory = TwoPhasePipeline.loadSink(params);
+        assertEquals(250, params.loadIntervalMs);
+        assertTrue(factory instanceof AgentLoadSink.Factory, factory.toString());
+        try (WorkerLoadSink sink = factory.open(TestJobs.WORKERS - 1)) {
             sink.accept(System.currentTimeMillis() / 250, TestJobs.WORKERS - 1, 120.5, 3.0, 250.0, 1000);
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> config.sink().open(TestJobs.WORKERS));
+                () -> factory.open(TestJobs.WORKERS));
         assertTrue(e.getMessage().contains("worker"), e.getMessage());
     }
 
@@ -217,11 +215,11 @@ class WorkerLoadMetricsTest {
                         worker, busy, flinkBusy, tail));
     }
 
-    /** The REST details of each worker subtask (the vertex holding "aggregate"), by subtask index. */
+    /** The REST details of each worker subtask (the vertex holding the worker-load operator), by subtask index. */
     private static JsonNode[] workerSubtasks(JobID id) throws Exception {
         String vertex = null;
         for (JsonNode v : get("/jobs/" + id).get("vertices")) {
-            if (v.get("name").asText().contains("aggregate")) {
+            if (v.get("name").asText().contains(TwoPhasePipeline.NAME + "/worker-load")) {
                 vertex = v.get("id").asText();
             }
         }

@@ -8,6 +8,8 @@ import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
@@ -27,22 +29,26 @@ import java.util.List;
 /**
  * Routes each record to a worker with the Rust router (one router per subtask): the key selector's key,
  * hashed by the {@link KeyHasher}, and the record's event time go to {@code NativeRouter.route}. Counts
- * records per worker in a {@link Histogram} accumulator.
+ * records per worker in a {@link Histogram} accumulator. The router of every {@link Pipeline}: of {@code
+ * SkewedAggregation} and of the experiment job.
  *
- * <p>The router's state (what it has learned and the routing table in force) is operator state, as in the
- * experiment job's {@code RouterFunction}: each checkpoint stores one entry per subtask in the list state
- * {@value #STATE_NAME} ({@code NativeRouter.snapshotState}), and after a restore each router resumes from
- * its entry ({@code NativeRouter.restoreState}). With the same parallelism every subtask gets its own entry
- * back. After a rescale Flink deals the entries out round-robin; a subtask that gets exactly one restores it
+ * <p>The router's state (what it has learned and the routing table in force) is operator state: each
+ * checkpoint stores one entry per subtask in the list state {@value #STATE_NAME} ({@code
+ * NativeRouter.snapshotState}), and after a restore each router resumes from its entry ({@code
+ * NativeRouter.restoreState}). With the same parallelism every subtask gets its own entry back. After a
+ * rescale Flink deals the entries out round-robin; a subtask that gets exactly one restores it
  * (the routers of an aggregation share their settings, so any router's state fits any subtask), one that
  * gets none or several starts cold, as does one whose entry the router refuses (saved under another
  * partitioner, worker count or setting it depends on). Each case is logged; the subtasks that resumed are
  * counted in a second accumulator. Results are exact either way: the state only decides balance.
  *
  * <p>Each load interval, {@link #endInterval} closes the router's interval with the workers' busy ratios
- * (the {@code RouterOperator} running it hands them over from the workers' {@code WorkerLoadOperator}s, as
- * in the experiment job: {@code docs/flink-job.md}, "Worker loads reach the routers"); the intervals taken
+ * (the {@code RouterOperator} running it hands them over from the workers' {@code WorkerLoadOperator}s:
+ * {@code docs/flink-job.md}, "Worker loads reach the routers"); the intervals taken
  * and dropped are counted in two more accumulators. {@code dalton-metrics} routes by them.
+ *
+ * <p>A router on the agent link ({@code docs/agent-link.md}) publishes the link's counters as gauges under
+ * {@value #AGENT_METRIC_GROUP} ({@link #AGENT_GAUGES}), read by the metric reporter's thread.
  *
  * @param <T> the record
  * @param <K> the key
@@ -53,6 +59,13 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
 
     /** The name of the operator's list state: one serialized router per subtask. */
     public static final String STATE_NAME = "router-state";
+
+    /** The metric group of the agent link's gauges, under the router operator's group. */
+    public static final String AGENT_METRIC_GROUP = "sasAgent";
+
+    /** The agent link's gauges, in the order of {@code NativeRouter.agentStatus}. */
+    public static final List<String> AGENT_GAUGES = List.of("connected", "tablesReceived", "modelVersion",
+            "lastTableStep", "reportsSent", "reportsDropped", "reconnects", "fallbackActive", "tablesApplied");
 
     private static final Logger LOG = LoggerFactory.getLogger(KeyRouter.class);
 
@@ -138,6 +151,24 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
             }
             restored = null;
         }
+        if (linked) {
+            registerAgentGauges();
+        }
+    }
+
+    /** The agent link's counters as gauges under {@value #AGENT_METRIC_GROUP}. */
+    private void registerAgentGauges() {
+        MetricGroup group = getRuntimeContext().getMetricGroup().addGroup(AGENT_METRIC_GROUP);
+        for (int i = 0; i < AGENT_GAUGES.size(); i++) {
+            int index = i;
+            group.gauge(AGENT_GAUGES.get(i), (Gauge<Long>) () -> agentStatus(index));
+        }
+    }
+
+    /** Read by the metric reporter's thread; synchronized with {@link #close} so that the handle stays valid. */
+    private synchronized long agentStatus(int index) {
+        long[] status = router == 0 ? new long[0] : NativeRouter.agentStatus(router);
+        return index < status.length ? status[index] : -1L;
     }
 
     @Override
@@ -188,9 +219,10 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
         long nowMs = System.currentTimeMillis();
         if (linked || !LoadFeedback.takesLoads(interval, lastLoadInterval, nowMs, params.loadIntervalMs)) {
             loadIntervalsDropped.add(1);
-            LOG.debug("SkewedAggregation: router {} of {}: loads of interval {} not taken ({}; last taken {})",
-                    subtask(), partitioner, interval, linked ? "on the agent link" : "stale or repeated",
-                    lastLoadInterval);
+            LOG.debug("SkewedAggregation: router {} of {}: loads of interval {} not taken ({}; last taken {}, "
+                    + "now in interval {})", subtask(), partitioner, interval,
+                    linked ? "on the agent link" : "stale or repeated", lastLoadInterval,
+                    Math.floorDiv(nowMs, params.loadIntervalMs));
             return;
         }
         lastLoadInterval = interval;
@@ -199,7 +231,7 @@ public class KeyRouter<T, K> extends ProcessFunction<T, Routed<T>> implements Ch
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (router != 0) {
             long closing = router;
             router = 0;

@@ -10,6 +10,7 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.Preconditions;
 
+import org.sas.flink.internal.Routed;
 import org.sas.job.Event;
 import org.sas.job.throughput.StageResult.Phase;
 
@@ -36,7 +37,7 @@ import java.util.concurrent.locks.LockSupport;
  * further record is dropped: the source was given a finite count ({@link Ramp#recordBudget}) because a
  * downstream operator cannot end a bounded source.
  */
-public class RateController extends ProcessFunction<Event, Event> {
+public class RateController extends ProcessFunction<Routed<Event>, Routed<Event>> {
 
     private static final long serialVersionUID = 1L;
 
@@ -138,7 +139,7 @@ public class RateController extends ProcessFunction<Event, Event> {
     }
 
     @Override
-    public void processElement(Event e, Context ctx, Collector<Event> out) {
+    public void processElement(Routed<Event> r, Context ctx, Collector<Routed<Event>> out) {
         if (finished) {
             return;
         }
@@ -157,12 +158,12 @@ public class RateController extends ProcessFunction<Event, Event> {
         if (measuring) {
             meter.count();
             if (stage.phase() == Phase.LATENCY) {
-                e.emitMicros = wallMicros();
-                balance.add(e.key, e.worker, e.ts);
+                r.value.emitMicros = wallMicros();
+                balance.add(r.value.key, r.worker, r.value.ts);
             }
         }
-        routed[e.worker]++;
-        out.collect(e);
+        routed[r.worker]++;
+        out.collect(r);
     }
 
     /** The latency stage also waits for enough whole metric windows, for at most 4 × its length. */

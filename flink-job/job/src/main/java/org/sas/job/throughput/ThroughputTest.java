@@ -5,8 +5,8 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
+import org.sas.flink.KeyedWindowResult;
 import org.sas.job.JobParams;
-import org.sas.job.Partial;
 import org.sas.job.Task;
 import org.sas.job.TwoPhasePipeline;
 import org.sas.nativeloader.NativeRouter;
@@ -22,8 +22,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Entry point of the throughput test: runs the two-phase pipeline of a params file once, with the source
- * paced by a {@link RateController} (the ramp of {@link Ramp}) and latency measured by a
+ * Entry point of the throughput test: runs the job's pipeline ({@link TwoPhasePipeline}) of a params file once,
+ * with the source paced by a {@link RateController} (the ramp of {@link Ramp}) and latency measured by a
  * {@link WorkerMeter} at every worker, then writes {@code throughput.json} (see {@link ResultFiles}).
  *
  * <p>Usage: {@code ThroughputTest PARAMS.yaml [--partitioner NAME] [--out DIR] [--summary CSV]
@@ -193,12 +193,11 @@ public final class ThroughputTest {
         // Flink's default of 100 ms would put a 50 ms floor under every latency and hide the queues.
         env.setBufferTimeout(BUFFER_TIMEOUT_MS);
         RateController controller = new RateController(settings, capacity, params.workers, params.windowMs, hotKeys);
-        DataStream<Partial<A>> results = TwoPhasePipeline.build(env, params, task,
-                routed -> routed.process(controller).name("rate-controller").setParallelism(1),
-                atWorker -> atWorker.process(new WorkerMeter())
-                        .name("latency")
-                        .setParallelism(params.workers)
-                        .setMaxParallelism(params.workers));
+        DataStream<KeyedWindowResult<Long, A>> results = TwoPhasePipeline.build(env, params, task, hooks -> hooks
+                .afterRouter(routed -> routed.process(controller, routed.getType())
+                        .name("rate-controller")
+                        .setParallelism(1))
+                .atWorkers(workers -> workers.process(new WorkerMeter(), workers.getType()).name("latency")));
         results.sinkTo(new DiscardingSink<>()).name("sink").setParallelism(params.workers);
         long start = System.nanoTime();
         JobExecutionResult job = env.execute("throughput / " + params.task + " / " + params.partitioner);

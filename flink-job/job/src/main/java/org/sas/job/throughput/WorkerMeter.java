@@ -7,6 +7,8 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
+import org.sas.flink.internal.Routed;
+import org.sas.flink.internal.WorkerKey;
 import org.sas.job.Event;
 
 import java.util.Map;
@@ -19,7 +21,7 @@ import java.util.TreeMap;
  * the source released the record, for the records that carry an emit time ({@link Event#emitMicros}).
  * Latencies go to the {@value #LATENCY} accumulator in buckets 1 % wide.
  */
-public class WorkerMeter extends KeyedProcessFunction<Integer, Event, Event> {
+public class WorkerMeter extends KeyedProcessFunction<WorkerKey<Long>, Routed<Event>, Routed<Event>> {
 
     private static final long serialVersionUID = 1L;
 
@@ -46,12 +48,12 @@ public class WorkerMeter extends KeyedProcessFunction<Integer, Event, Event> {
     }
 
     @Override
-    public void processElement(Event e, Context ctx, Collector<Event> out) {
-        if (e.emitMicros > 0) {
-            buckets.add(bucket(RateController.wallMicros() - e.emitMicros));
+    public void processElement(Routed<Event> r, Context ctx, Collector<Routed<Event>> out) {
+        if (r.value.emitMicros > 0) {
+            buckets.add(bucket(RateController.wallMicros() - r.value.emitMicros));
         }
         progress.set(worker, ++processed);
-        out.collect(e);
+        out.collect(r);
     }
 
     @Override

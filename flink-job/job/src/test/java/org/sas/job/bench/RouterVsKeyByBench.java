@@ -14,6 +14,7 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.util.Collector;
 
+import org.sas.flink.internal.WorkerKey;
 import org.sas.nativeloader.NativeRouter;
 
 import java.util.ArrayList;
@@ -70,10 +71,10 @@ public final class RouterVsKeyByBench {
                 env.fromSource(source, WatermarkStrategy.noWatermarks(), "source").setParallelism(1);
         DataStream<Tuple3<Long, Long, Integer>> counted;
         if (jniRouter) {
-            int[] keyOfWorker = org.sas.job.WorkerKeySelector.inverseKeys(WORKERS);
+            // The worker key's code, which Flink's key-group assignment sends to the router's worker.
             counted = stream.process(new JniRoute())
                     .setParallelism(1)
-                    .keyBy(t -> keyOfWorker[t.f2])
+                    .keyBy(t -> WorkerKey.codeFor(t.f2, t.f0, WORKERS))
                     .map(new CountPerKey())
                     .setParallelism(WORKERS)
                     .setMaxParallelism(WORKERS);

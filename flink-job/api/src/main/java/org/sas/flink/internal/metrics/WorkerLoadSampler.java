@@ -109,7 +109,7 @@ public final class WorkerLoadSampler implements AutoCloseable {
      * Starts sampling the task of a worker operator; call from the operator's {@code open()}.
      *
      * <p>The worker is the subtask index, the router's worker index when the operator's max
-     * parallelism equals its parallelism (the job's {@code WorkerKeySelector} relies on the same).
+     * parallelism equals its parallelism (the pipeline's {@code WorkerKey} relies on the same).
      *
      * @throws IllegalStateException when the operator is not on a Flink task (no task metrics)
      */
