@@ -11,7 +11,9 @@ import org.apache.flink.streaming.api.windowing.assigners.SlidingEventTimeWindow
 
 import org.sas.flink.KeyHasher;
 import org.sas.flink.KeyedWindowResult;
+import org.sas.flink.internal.Partial;
 import org.sas.flink.internal.Pipeline;
+import org.sas.flink.internal.Routed;
 import org.sas.flink.internal.RouterParams;
 import org.sas.flink.internal.metrics.AgentLoadSink;
 import org.sas.flink.internal.metrics.LogLoadSink;
@@ -34,6 +36,12 @@ public final class TwoPhasePipeline {
 
     /** The name of the pipeline's operators, uids and accumulators ({@code keyed-aggregation/router}, ...). */
     public static final String NAME = "keyed-aggregation";
+
+    /** The stage of the workers' records, in {@link CapacityLimiter#unitsAccumulator}. */
+    public static final String RECORDS_STAGE = "records";
+
+    /** The stage of the merge's partials, in {@link CapacityLimiter#unitsAccumulator}. */
+    public static final String PARTIALS_STAGE = "partials";
 
     private TwoPhasePipeline() {}
 
@@ -78,28 +86,34 @@ public final class TwoPhasePipeline {
                 .build(events, more.apply(hooks(params)));
     }
 
-    /** The job's own hooks: the emulated capacity at the workers, and where the load samples go. */
+    /**
+     * The job's own hooks: where the load samples go, and the emulated capacity. Each worker's records cost
+     * their key's units ({@code capacity.key_cost}) and, when there is a merge, each partial its merge
+     * takes costs {@code capacity.partial_cost} units, from the same per-worker budget ({@link
+     * WorkerBudget}): spreading a key over more workers costs the merging worker one more partial per
+     * window.
+     */
     private static <A> Pipeline.Hooks<Event, Long, A> hooks(JobParams params) {
         Pipeline.Hooks<Event, Long, A> hooks = Pipeline.Hooks.<Event, Long, A>none().loadSink(loadSink(params));
-        if (!hasCapacityLimit(params)) {
+        WorkerBudget.Schedule schedule = new WorkerBudget.Schedule(params);
+        if (!schedule.limits()) {
             return hooks;
         }
-        return hooks.atWorkers(workers -> workers
-                .process(new CapacityLimiter<>(params.capacity), workers.getType())
-                .name(NAME + "/capacity"));
+        KeyCost keyCost = new KeyCost(params);
+        double partialCost = params.partialCost;
+        CapacityLimiter.Units<Routed<Event>> recordUnits = r -> keyCost.units(r.value.key);
+        CapacityLimiter.Units<Partial<Long, A>> partialUnits = p -> partialCost;
+        return hooks
+                .atWorkers(workers -> workers
+                        .process(new CapacityLimiter<>(schedule, RECORDS_STAGE, recordUnits), workers.getType())
+                        .name(NAME + "/capacity"))
+                .beforeMerge(partials -> partials
+                        .process(new CapacityLimiter<>(schedule, PARTIALS_STAGE, partialUnits), partials.getType())
+                        .name(NAME + "/merge-capacity"));
     }
 
     /** Worker loads go to the agent when the params name one, else to the task managers' logs. */
     static WorkerLoadSink.Factory loadSink(JobParams params) {
         return params.agentAddress.isEmpty() ? new LogLoadSink.Factory() : new AgentLoadSink.Factory(params.yaml);
-    }
-
-    private static boolean hasCapacityLimit(JobParams params) {
-        for (double c : params.capacity) {
-            if (c > 0) {
-                return true;
-            }
-        }
-        return false;
     }
 }

@@ -202,6 +202,8 @@ class RouterLoadFeedbackTest {
                     "capacity:",
                     "  units_per_second: 200",
                     "  factors: " + Arrays.toString(FACTORS),
+                    // Free merges: the test compares records per unit of capacity, which the routers steer.
+                    "  partial_cost: 0",
                     "agent:",
                     "  interval_ms: " + INTERVAL_MS,
                     "");

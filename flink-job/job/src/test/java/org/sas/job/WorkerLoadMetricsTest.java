@@ -96,7 +96,9 @@ class WorkerLoadMetricsTest {
         String yaml = TestJobs.yaml("wordcount", "shuffle", 4 * RATE)
                 .replace("rate: 20000", "rate: " + RATE)
                 + "source_rate: " + RATE + "\n"
+                // Free merges: the busy time compared here is that of the records alone.
                 + "capacity:\n  units_per_second: " + CAPACITY[0] + "\n  factors: [1, 2.5, 5, 10]\n"
+                + "  partial_cost: 0\n"
                 + "agent:\n  interval_ms: " + INTERVAL_MS + "\n";
         JobParams params = JobParams.parse(yaml, TestJobs.repoRoot());
         for (int w = 0; w < TestJobs.WORKERS; w++) {

@@ -162,8 +162,16 @@ public final class Pipeline<T, K, ACC, OUT> {
                 .setParallelism(workers)
                 .setMaxParallelism(workers);
         withUid(partials, "partial");
-        SingleOutputStreamOperator<KeyedWindowResult<K, OUT>> merged = partials
-                .keyBy(new Partial.ByKey<>(), keyType)
+        KeyedStream<Partial<K, ACC>, K> toMerge = partials.keyBy(new Partial.ByKey<>(), keyType);
+        for (Function<KeyedStream<Partial<K, ACC>, K>, SingleOutputStreamOperator<Partial<K, ACC>>> transform
+                : hooks.beforeMerge) {
+            SingleOutputStreamOperator<Partial<K, ACC>> added = transform.apply(toMerge);
+            // One operator on the keyed partials, so that it chains to the merge and runs in its tasks.
+            checkAddedTo(added, toMerge, "a before-merge transform");
+            added.setParallelism(workers);
+            toMerge = DataStreamUtils.reinterpretAsKeyedStream(added, new Partial.ByKey<>(), keyType);
+        }
+        SingleOutputStreamOperator<KeyedWindowResult<K, OUT>> merged = toMerge
                 .window(new PartialWindows())
                 .aggregate(new MergeAccumulators<>(aggregate), new MergeAccumulators.Emit<>(),
                         accumulatorType, resultType, resultsType)
@@ -201,8 +209,7 @@ public final class Pipeline<T, K, ACC, OUT> {
      * value, built from {@link #none} by methods that each return a copy with one more hook. Transforms of a
      * kind run in the order they were added.
      *
-     * <p>A later kind of hook (for example a transform before the merge, on its {@code Partial<K, ACC>}
-     * records) is one more field and method; those here keep their shape.
+     * <p>A later kind of hook is one more field and method; those here keep their shape.
      *
      * @param <T> the input records, which the router wraps in {@link Routed}
      * @param <K> the key, which the workers' keys ({@link WorkerKey}) and the merge's partials carry
@@ -213,21 +220,25 @@ public final class Pipeline<T, K, ACC, OUT> {
         private final List<UnaryOperator<DataStream<Routed<T>>>> afterRouter;
         private final List<Function<KeyedStream<Routed<T>, WorkerKey<K>>, SingleOutputStreamOperator<Routed<T>>>>
                 atWorkers;
+        private final List<Function<KeyedStream<Partial<K, ACC>, K>, SingleOutputStreamOperator<Partial<K, ACC>>>>
+                beforeMerge;
         /** Null: the pipeline's default (the agent's sink when the params name an agent, else none). */
         private final WorkerLoadSink.Factory loadSink;
 
         private Hooks(
                 List<UnaryOperator<DataStream<Routed<T>>>> afterRouter,
                 List<Function<KeyedStream<Routed<T>, WorkerKey<K>>, SingleOutputStreamOperator<Routed<T>>>> atWorkers,
+                List<Function<KeyedStream<Partial<K, ACC>, K>, SingleOutputStreamOperator<Partial<K, ACC>>>> beforeMerge,
                 WorkerLoadSink.Factory loadSink) {
             this.afterRouter = List.copyOf(afterRouter);
             this.atWorkers = List.copyOf(atWorkers);
+            this.beforeMerge = List.copyOf(beforeMerge);
             this.loadSink = loadSink;
         }
 
         /** {@return no hooks: the pipeline as {@code SkewedAggregation.build()} makes it} */
         public static <T, K, ACC> Hooks<T, K, ACC> none() {
-            return new Hooks<>(List.of(), List.of(), null);
+            return new Hooks<>(List.of(), List.of(), List.of(), null);
         }
 
         /**
@@ -238,7 +249,7 @@ public final class Pipeline<T, K, ACC, OUT> {
         public Hooks<T, K, ACC> afterRouter(UnaryOperator<DataStream<Routed<T>>> transform) {
             List<UnaryOperator<DataStream<Routed<T>>>> more = new ArrayList<>(afterRouter);
             more.add(Objects.requireNonNull(transform));
-            return new Hooks<>(more, atWorkers, loadSink);
+            return new Hooks<>(more, atWorkers, beforeMerge, loadSink);
         }
 
         /**
@@ -252,12 +263,26 @@ public final class Pipeline<T, K, ACC, OUT> {
             List<Function<KeyedStream<Routed<T>, WorkerKey<K>>, SingleOutputStreamOperator<Routed<T>>>> more =
                     new ArrayList<>(atWorkers);
             more.add(Objects.requireNonNull(transform));
-            return new Hooks<>(afterRouter, more, loadSink);
+            return new Hooks<>(afterRouter, more, beforeMerge, loadSink);
+        }
+
+        /**
+         * Adds a transform of the partials on their way to the merge, keyed by the real key (the job charges
+         * the merge's emulated cost there). It adds one operator to the keyed stream it is given; the
+         * pipeline runs it at the merge's parallelism, so it chains to the merge, and keys its output as
+         * before. Unused when the partitioner never splits a key (there is no merge).
+         */
+        public Hooks<T, K, ACC> beforeMerge(
+                Function<KeyedStream<Partial<K, ACC>, K>, SingleOutputStreamOperator<Partial<K, ACC>>> transform) {
+            List<Function<KeyedStream<Partial<K, ACC>, K>, SingleOutputStreamOperator<Partial<K, ACC>>>> more =
+                    new ArrayList<>(beforeMerge);
+            more.add(Objects.requireNonNull(transform));
+            return new Hooks<>(afterRouter, atWorkers, more, loadSink);
         }
 
         /** Sends the workers' load samples to {@code sink} instead of the pipeline's default. */
         public Hooks<T, K, ACC> loadSink(WorkerLoadSink.Factory sink) {
-            return new Hooks<>(afterRouter, atWorkers, Objects.requireNonNull(sink));
+            return new Hooks<>(afterRouter, atWorkers, beforeMerge, Objects.requireNonNull(sink));
         }
     }
 }

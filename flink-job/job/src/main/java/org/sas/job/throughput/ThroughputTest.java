@@ -7,8 +7,10 @@ import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
 import org.sas.flink.KeyedWindowResult;
 import org.sas.job.JobParams;
+import org.sas.job.KeyCost;
 import org.sas.job.Task;
 import org.sas.job.TwoPhasePipeline;
+import org.sas.job.WorkerBudget;
 import org.sas.nativeloader.NativeRouter;
 
 import java.nio.charset.StandardCharsets;
@@ -45,7 +47,8 @@ public final class ThroughputTest {
      * What one run measured.
      *
      * @param params the params as run (partitioner override, record budget and agent applied)
-     * @param totalCapacity C, the sum of the workers' emulated capacities (records/s)
+     * @param totalCapacity C, the physical capacity Σ Cᵢ in records/s: the workers' units per second,
+     *     averaged over the run where the capacity changes, over the stream's mean units per record
      * @param hotKeys K of the hot-key fragmentation
      * @param latency latency bucket → records, from {@link WorkerMeter}
      * @param wallSeconds the job's wall time
@@ -207,17 +210,43 @@ public final class ThroughputTest {
         if (reports == null || reports.size() != 1) {
             throw new IllegalStateException("expected one ramp report from the rate controller, got " + reports);
         }
-        return new Result(params, settings, capacity, hotKeys, reports.get(0),
+        double physical = new WorkerBudget.Schedule(params).meanTotal((long) (wallSeconds * 1000))
+                / meanUnitsPerRecord(params);
+        return new Result(params, settings, physical, hotKeys, reports.get(0),
                 latency == null ? Map.of() : latency, wallSeconds);
     }
 
-    /** C: the sum of the workers' emulated capacities. */
+    /**
+     * C for the ramp: the workers' units per second at the start, over the stream's mean units per record
+     * (the physical capacity in records/s while nothing changes).
+     */
     static double totalCapacity(JobParams params) {
         double sum = 0;
         for (double c : params.capacity) {
             sum += c;
         }
-        return sum;
+        return sum / meanUnitsPerRecord(params);
+    }
+
+    /** Records the stream's mean units per record is measured over. */
+    private static final int UNIT_SAMPLE = 200_000;
+
+    /** The stream's mean units per record ({@code capacity.key_cost}), over its first records; 1 without. */
+    static double meanUnitsPerRecord(JobParams params) {
+        if (!(params.keyCostShare > 0) || params.keyCostFactor == 1) {
+            return 1;
+        }
+        KeyCost keyCost = new KeyCost(params);
+        long workload = NativeRouter.createWorkload(params.yaml);
+        try {
+            double sum = 0;
+            for (int i = 0; i < UNIT_SAMPLE; i++) {
+                sum += keyCost.units(NativeRouter.keyAt(workload, i));
+            }
+            return sum / UNIT_SAMPLE;
+        } finally {
+            NativeRouter.closeWorkload(workload);
+        }
     }
 
     private static void fail(String message) {
