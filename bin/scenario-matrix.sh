@@ -19,7 +19,7 @@
 #                   reused when the matrix resumes; the agent serves it deterministically
 #   --checkpoint    serve this one policy in every scenario instead of training
 #   ramp settings   go to every run (docs/modes.md); the fast test's are the defaults: --probe-fraction 1.3
-#                   --fine-factor 1.03 --stage-ms 4000 --stop-after 1 --bisect-steps 0 --latency-ms 5000
+#                   --fine-factor 1.03 --stage-ms 4000 --stop-after 1 --bisect-steps 6 --latency-ms 5000
 # Each run is in <out>/<scenario>/<partitioner>/<repeat>/ (throughput.json, log.txt). A failed run is
 # listed at the end (exit status 2) and does not stop the others. A scenario whose workload.path file is
 # missing runs bin/fetch-key-streams.sh once; if the file is still missing, the scenario is skipped and
@@ -36,7 +36,7 @@ DEFAULT_PARTITIONERS=hash,w-choices,flexd,dalton-metrics,local-global,busy-feedb
 DEFAULT_SCENARIOS=(equal heterogeneous slowing-worker key-cost alpha-shift drifting-key two-routers text
   sotu-words spamassassin-words)
 # The fast throughput test (RampSettings.FAST): a probe above capacity, then 3 % steps; about 30 s a run.
-FAST_RAMP=(--probe-fraction 1.3 --fine-factor 1.03 --stage-ms 4000 --stop-after 1 --bisect-steps 0 --latency-ms 5000)
+FAST_RAMP=(--probe-fraction 1.3 --fine-factor 1.03 --stage-ms 4000 --stop-after 1 --bisect-steps 6 --latency-ms 5000)
 SCENARIO_DIR="$ROOT/params/scenarios"
 HEADER=scenario,partitioner,repeat,max_rate,of_capacity,p50_ms,p99_ms,imbalance,hot_fragmentation,peak_partial_states
 

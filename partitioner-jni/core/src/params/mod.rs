@@ -37,15 +37,15 @@ pub enum Task {
 
 impl Task {
     /// Units of emulated work one merged partial costs, where one record costs one unit: the time the
-    /// merge spends on a partial over the time the partial aggregate spends on a record, measured on the
-    /// job's own aggregate functions (`bin/bench-task-cost.sh`, median of three runs; docs/results.md
+    /// merge spends on a partial over the time the partial aggregate spends on a record (added to each of
+    /// its two sliding windows), measured on the job's own aggregate functions (`bin/bench-task-cost.sh`, median of three runs; docs/results.md
     /// "Merge cost"). A word histogram's merge walks every word of the partial, a count's adds one number,
     /// a t-digest's folds in its centroids.
     pub fn partial_cost(self) -> f64 {
         match self {
-            Task::Wordcount => 3.44,
-            Task::WordcountText => 1.16,
-            Task::Tdigest => 1.79,
+            Task::Wordcount => 2.01,
+            Task::WordcountText => 0.33,
+            Task::Tdigest => 0.93,
         }
     }
 }

@@ -13,9 +13,12 @@ import java.util.List;
  *
  * <ol>
  *   <li><b>Probe</b> (when {@code probeFraction} is above 0). One stage at {@code probeFraction} × C: the
- *       source is back-pressured, and the rate the job achieves is about its maximum. The ramp starts
- *       there, with {@code fineFactor} as its factor, so the maximum is known to {@code fineFactor − 1}
- *       after a few stages instead of a climb from a quarter of C.</li>
+ *       source is back-pressured, and the rate the job achieves is about its maximum. The next stage runs
+ *       there. Then, while no stage is sustained, each next target is the last one times the share of
+ *       its records the workers processed (at most 1/{@code fineFactor}: work that falls due later, as
+ *       merges at a window's end, makes the probe read high); while none failed above the best sustained
+ *       one, × {@code fineFactor}. Once a sustained and a failed target bracket the maximum, bisection
+ *       narrows them to within {@code fineFactor} (at most {@code bisectSteps} stages).</li>
  *   <li><b>Ramp.</b> The first target is {@code startFraction} × the total capacity C. After a sustained
  *       stage the target is multiplied by {@code factor}. After an unsustained one it is multiplied
  *       again, until {@code stopAfter} consecutive stages were unsustained: a single noisy stage does
@@ -50,6 +53,8 @@ public final class Ramp {
     private Phase phase;
     /** The ramp's factor: {@code factor}, or {@code fineFactor} after a probe. */
     private double factor;
+    /** Whether the test started with a probe (and so searches as its doc says). */
+    private final boolean probed;
     private boolean done;
     private double nextTarget;
     private boolean pauseNext;
@@ -69,6 +74,7 @@ public final class Ramp {
         this.settings = settings;
         this.capacity = capacity;
         boolean probe = settings.probeFraction() > 0;
+        this.probed = probe;
         this.phase = probe ? Phase.PROBE : Phase.RAMP;
         this.factor = settings.factor();
         this.nextTarget = (probe ? settings.probeFraction() : settings.startFraction()) * capacity;
@@ -114,10 +120,21 @@ public final class Ramp {
             case PROBE -> {
                 phase = Phase.RAMP;
                 factor = settings.fineFactor();
+                if (r.sustained()) {
+                    lo = r;
+                } else {
+                    hi = r;
+                }
                 nextTarget = Math.max(achievedRate, settings.minFraction() * capacity);
                 pauseNext = true; // the probe leaves queues behind
             }
-            case RAMP -> afterRamp(r);
+            case RAMP -> {
+                if (probed) {
+                    afterProbedRamp(r);
+                } else {
+                    afterRamp(r);
+                }
+            }
             case BISECT -> {
                 if (r.sustained()) {
                     lo = r;
@@ -156,8 +173,29 @@ public final class Ramp {
         }
     }
 
+    /** A ramp stage after a probe: down by the share processed, or up by fineFactor, until bracketed. */
+    private void afterProbedRamp(StageResult r) {
+        if (r.sustained()) {
+            lo = r;
+        } else if (hi == null || r.targetRate() < hi.targetRate()) {
+            hi = r;
+        }
+        if (lo != null && hi != null && hi.targetRate() > lo.targetRate()) {
+            bisectOrMeasure();
+        } else if (lo == null) {
+            double processed = Double.isNaN(r.delivered()) ? 0 : r.delivered();
+            nextTarget = r.targetRate() * Math.min(1 / factor, Math.max(processed, 0.25));
+            if (nextTarget < settings.minFraction() * capacity) {
+                done = true; // nothing sustainable: no latency stage either
+            }
+        } else {
+            nextTarget = r.targetRate() * factor;
+        }
+    }
+
     private void bisectOrMeasure() {
-        if (bisected < settings.bisectSteps()) {
+        boolean narrow = probed && hi.targetRate() <= lo.targetRate() * settings.fineFactor();
+        if (!narrow && bisected < settings.bisectSteps()) {
             phase = Phase.BISECT;
             nextTarget = Math.sqrt(lo.targetRate() * hi.targetRate());
         } else {

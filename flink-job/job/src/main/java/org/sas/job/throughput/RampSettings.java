@@ -55,12 +55,12 @@ public record RampSettings(
             new RampSettings(0.25, 1.25, 5000, 1000, 0.05, 0.1, 2, 3, 1500, 0.8, 8000, 3, 0.01, 0, 1.03);
 
     /**
-     * The fast test (about 30 s per partitioner): a probe at 1.3 × the capacity, then 4-second stages by
-     * 3 % from the rate the probe achieved until one fails, then a 5-second latency stage. The maximum is
-     * known to 3 %.
+     * The fast test (about 30-60 s per partitioner): a probe at 1.3 × the capacity, 4-second stages from
+     * the rate the probe achieved until a sustained and a failed one bracket the maximum, bisection to 3 %
+     * (at most 6 stages), then a 5-second latency stage.
      */
     public static final RampSettings FAST =
-            new RampSettings(0.25, 1.25, 4000, 1000, 0.05, 0.1, 1, 0, 1500, 0.8, 5000, 3, 0.01, 1.3, 1.03);
+            new RampSettings(0.25, 1.25, 4000, 1000, 0.05, 0.1, 1, 6, 1500, 0.8, 5000, 3, 0.01, 1.3, 1.03);
 
     public RampSettings {
         Preconditions.checkArgument(startFraction > 0, "start-fraction must be > 0, got %s", startFraction);
