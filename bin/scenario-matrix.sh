@@ -18,8 +18,8 @@
 #                   (lib.sh's train_sim_policy, default 3000 steps) into <out>/<scenario>/saspartitioner-policy,
 #                   reused when the matrix resumes; the agent serves it deterministically
 #   --checkpoint    serve this one policy in every scenario instead of training
-#   ramp settings   go to every run (docs/modes.md); the fast test's are the defaults: --probe-fraction 1.3
-#                   --fine-factor 1.03 --stage-ms 4000 --stop-after 1 --bisect-steps 6 --latency-ms 5000
+#   ramp settings   go to every run (docs/modes.md) after `--preset fast`, the fast test (RampSettings.FAST:
+#                   a probe at 1.3 C, 3-second stages, bisection to 3 %), each replacing the preset's
 # Each run is in <out>/<scenario>/<partitioner>/<repeat>/ (throughput.json, log.txt). A failed run is
 # listed at the end (exit status 2) and does not stop the others. A scenario whose workload.path file is
 # missing runs bin/fetch-key-streams.sh once; if the file is still missing, the scenario is skipped and
@@ -35,8 +35,6 @@ DEFAULT_PARTITIONERS=hash,w-choices,flexd,dalton-metrics,local-global,busy-feedb
 # The order of the default scenarios (those with a params file); any other file in params/scenarios/ follows.
 DEFAULT_SCENARIOS=(equal heterogeneous slowing-worker key-cost alpha-shift drifting-key two-routers text
   sotu-words spamassassin-words)
-# The fast throughput test (RampSettings.FAST): a probe above capacity, then 3 % steps; about 30 s a run.
-FAST_RAMP=(--probe-fraction 1.3 --fine-factor 1.03 --stage-ms 4000 --stop-after 1 --bisect-steps 6 --latency-ms 5000)
 SCENARIO_DIR="$ROOT/params/scenarios"
 HEADER=scenario,partitioner,repeat,max_rate,of_capacity,p50_ms,p99_ms,imbalance,hot_fragmentation,peak_partial_states
 
@@ -54,7 +52,7 @@ set_ramp() {
   [ -n "${ramp[$1]+set}" ] || ramp_order+=("$1")
   ramp[$1]=$2
 }
-for ((i = 0; i < ${#FAST_RAMP[@]}; i += 2)); do set_ramp "${FAST_RAMP[i]}" "${FAST_RAMP[i + 1]}"; done
+set_ramp --preset fast   # the fast throughput test (RampSettings.FAST), about 30-45 s a run
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;

@@ -55,6 +55,9 @@ pub(crate) enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(_) | Command::Soak(_)) {
+        end_quietly_on_a_closed_pipe();
+    }
     let result = match cli.command {
         Command::EvalRouters(args) => commands::eval_routers(args),
         Command::Mask(args) => commands::mask(args),
@@ -86,5 +89,15 @@ fn main() -> ExitCode {
             eprintln!("sas-agent: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A command that prints a table or YAML ends as `cat` does when its reader goes away (`| head`): by
+/// SIGPIPE, quietly, rather than panicking in `print!`. Rust ignores SIGPIPE by default so that a write
+/// to a closed socket is an error; the commands that serve or use sockets keep that.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: called first in main, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

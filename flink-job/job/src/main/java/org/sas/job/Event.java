@@ -7,7 +7,10 @@ package org.sas.job;
  * hands each record on with its worker ({@code org.sas.flink.internal.Routed}).
  */
 public class Event {
-    /** Position in the generated stream. */
+    /**
+     * The source's sequence number: each source subtask emits a contiguous range of them, in order. Key,
+     * event time and payload are those of stream position {@link WorkloadGenerator#interleaved} of it.
+     */
     public long index;
     /** The key, chosen by the workload generator. */
     public long key;

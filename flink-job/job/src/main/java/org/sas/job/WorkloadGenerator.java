@@ -8,6 +8,12 @@ import org.sas.nativeloader.NativeRouter;
 /**
  * Generates record {@code index} of the params' stream: key and event time from the Rust workload
  * generator, payload from {@link Payloads}. Any source subtask can generate any index.
+ *
+ * <p>With several source subtasks ({@code routers}), Flink's generator source gives each a contiguous
+ * range of the sequence numbers; read as stream positions, one subtask's records would be far ahead of
+ * the other's in event time, and every window would wait for the slowest. So sequence number i is the
+ * stream position {@link #interleaved}: subtask j emits positions j, j + p, j + 2p ..., and p subtasks
+ * emitting at one pace stay together in event time.
  */
 public class WorkloadGenerator implements GeneratorFunction<Long, Event> {
 
@@ -33,15 +39,41 @@ public class WorkloadGenerator implements GeneratorFunction<Long, Event> {
     @Override
     public Event map(Long index) {
         Event e = new Event();
+        long position = interleaved(index, params.records, params.routers);
         e.index = index;
-        e.key = NativeRouter.keyAt(workload, index);
-        e.ts = NativeRouter.eventTime(workload, index);
+        e.key = NativeRouter.keyAt(workload, position);
+        e.ts = NativeRouter.eventTime(workload, position);
         if (sentences) {
-            e.sentence = payloads.sentence(index);
+            e.sentence = payloads.sentence(position);
         } else {
-            e.values = payloads.values(index);
+            e.values = payloads.values(position);
         }
         return e;
+    }
+
+    /**
+     * The stream position of sequence number {@code index} of {@code count}, split into {@code splits}
+     * contiguous ranges as Flink's {@code NumberSequenceIterator.split} does (the first {@code count %
+     * splits} ranges one longer): offset k of range j is position k × splits + j. A bijection of
+     * [0, count); the identity for one split.
+     */
+    static long interleaved(long index, long count, int splits) {
+        if (splits <= 1 || index < 0 || index >= count) {
+            return index;
+        }
+        long size = count / splits;
+        long longer = count - size * splits; // ranges of size + 1, first
+        long boundary = longer * (size + 1);
+        long range;
+        long offset;
+        if (index < boundary) {
+            range = index / (size + 1);
+            offset = index % (size + 1);
+        } else {
+            range = longer + (index - boundary) / size;
+            offset = (index - boundary) % size;
+        }
+        return offset * splits + range;
     }
 
     @Override

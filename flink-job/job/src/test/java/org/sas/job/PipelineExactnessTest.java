@@ -75,7 +75,7 @@ class PipelineExactnessTest {
         for (int i = 0; i < stream.length; i++) {
             for (long end : TestJobs.windowEnds(stream[i][1], params.windowMs, params.slideMs)) {
                 List<Double> values = ref.computeIfAbsent(List.of(stream[i][0], end), k -> new ArrayList<>());
-                for (double v : payloads.values(i)) {
+                for (double v : payloads.values(WorkloadGenerator.interleaved(i, params.records, params.routers))) {
                     values.add(v);
                 }
             }

@@ -76,13 +76,14 @@ final class TestJobs {
         return out;
     }
 
-    /** The (key, ts) of every record, recomputed from the Rust generator. */
+    /** The (key, ts) of every record by its sequence number ({@link Event#index}), from the Rust generator. */
     static long[][] stream(JobParams params) {
         long workload = NativeRouter.createWorkload(params.yaml);
         try {
             long[][] records = new long[(int) params.records][];
             for (int i = 0; i < records.length; i++) {
-                records[i] = new long[] {NativeRouter.keyAt(workload, i), NativeRouter.eventTime(workload, i)};
+                long position = WorkloadGenerator.interleaved(i, params.records, params.routers);
+                records[i] = new long[] {NativeRouter.keyAt(workload, position), NativeRouter.eventTime(workload, position)};
             }
             return records;
         } finally {

@@ -8,6 +8,7 @@ import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Balance of routed records, with the definitions of the offline evaluator ({@code agent/src/eval.rs}),
@@ -17,7 +18,9 @@ import java.util.Map;
  * <ul>
  *   <li>λ = (max − mean)/mean of the per-worker record counts L_i, NMAD = Σ|L_i − mean|/(P·mean) (both 0
  *       for an empty window), computed by the router's own {@code sas_router::metrics};</li>
- *   <li>the fragmentation of a key, the number of distinct workers that received it.</li>
+ *   <li>the fragmentation of a key, the number of distinct workers that received it;</li>
+ *   <li>the partial states, the number of distinct (key, worker) pairs: each is one partial aggregate the
+ *       workers keep for the window and the merge receives at its end.</li>
  * </ul>
  *
  * <p>{@link #result} averages λ and NMAD over windows, and the fragmentation over every (window, hot key)
@@ -27,13 +30,17 @@ import java.util.Map;
  */
 final class BalanceMeter {
 
-    /** What {@link #result} returns. {@code windows} is the number of windows averaged over. */
-    record Balance(double imbalance, double nmad, double hotFragmentation, int windows) {}
+    /**
+     * What {@link #result} returns. {@code windows} is the number of windows averaged over;
+     * {@code peakPartialStates} the most partial states of one of them.
+     */
+    record Balance(double imbalance, double nmad, double hotFragmentation, long peakPartialStates, int windows) {}
 
     private final int workers;
     private final long windowMs;
     private final int hotKeys;
-    private final List<Window> windows = new ArrayList<>();
+    /** Window index → window, in event-time order. */
+    private final TreeMap<Long, Window> windows = new TreeMap<>();
     private final Map<Long, long[]> keyCounts = new HashMap<>();
     private Window current;
 
@@ -55,12 +62,14 @@ final class BalanceMeter {
         this.hotKeys = hotKeys;
     }
 
-    /** Counts one routed record (records arrive in event-time order, as one source subtask emits them). */
+    /**
+     * Counts one routed record. One source subtask emits in event-time order; several interleave, a
+     * little out of order, so a record may fall in a window before the last one opened.
+     */
     void add(long key, int worker, long tsMs) {
         long index = Math.floorDiv(tsMs, windowMs);
         if (current == null || current.index != index) {
-            current = new Window(index, workers);
-            windows.add(current);
+            current = windows.computeIfAbsent(index, i -> new Window(i, workers));
         }
         current.counts[worker]++;
         current.reached.computeIfAbsent(key, k -> new BitSet(workers)).set(worker);
@@ -73,9 +82,10 @@ final class BalanceMeter {
     }
 
     Balance result() {
-        List<Window> measured = windows.size() >= 3 ? windows.subList(1, windows.size() - 1) : windows;
+        List<Window> all = new ArrayList<>(windows.values());
+        List<Window> measured = all.size() >= 3 ? all.subList(1, all.size() - 1) : all;
         if (measured.isEmpty()) {
-            return new Balance(0, 0, 0, 0);
+            return new Balance(0, 0, 0, 0, 0);
         }
         NativeRouter.ensureLoaded();
         List<Long> hot = topKeys();
@@ -83,7 +93,13 @@ final class BalanceMeter {
         double nmadSum = 0;
         long fragSum = 0;
         long fragCount = 0;
+        long peakPartialStates = 0;
         for (Window w : measured) {
+            long partialStates = 0;
+            for (BitSet reached : w.reached.values()) {
+                partialStates += reached.cardinality();
+            }
+            peakPartialStates = Math.max(peakPartialStates, partialStates);
             double[] loads = Arrays.stream(w.counts).asDoubleStream().toArray();
             lambdaSum += NativeRouter.imbalance(loads);
             nmadSum += NativeRouter.nmad(loads);
@@ -96,7 +112,7 @@ final class BalanceMeter {
             }
         }
         return new Balance(lambdaSum / measured.size(), nmadSum / measured.size(),
-                fragCount == 0 ? 0 : (double) fragSum / fragCount, measured.size());
+                fragCount == 0 ? 0 : (double) fragSum / fragCount, peakPartialStates, measured.size());
     }
 
     /** The K most frequent keys over every window (ties: smaller key first), as eval.rs's {@code top_keys}. */

@@ -18,7 +18,9 @@ import java.util.List;
  *       its records the workers processed (at most 1/{@code fineFactor}: work that falls due later, as
  *       merges at a window's end, makes the probe read high); while none failed above the best sustained
  *       one, × {@code fineFactor}. Once a sustained and a failed target bracket the maximum, bisection
- *       narrows them to within {@code fineFactor} (at most {@code bisectSteps} stages).</li>
+ *       narrows them to within {@code fineFactor} (at most {@code bisectSteps} stages), each stage at
+ *       most {@code fineFactor}² above the best sustained one (then ⁴, ⁸ ... after the second step up):
+ *       the maximum is usually a few percent above the probe's achieved rate, not near the probe.</li>
  *   <li><b>Ramp.</b> The first target is {@code startFraction} × the total capacity C. After a sustained
  *       stage the target is multiplied by {@code factor}. After an unsustained one it is multiplied
  *       again, until {@code stopAfter} consecutive stages were unsustained: a single noisy stage does
@@ -65,6 +67,10 @@ public final class Ramp {
     /** Consecutive unsustained ramp stages. */
     private int streak;
     private int bisected;
+    /** Sustained bisection stages after a probe: how far the next step from below may climb. */
+    private int climbed;
+    /** The rate the probe achieved (NaN before it ran). */
+    private double probeAchieved = Double.NaN;
 
     /**
      * @param capacity C, the total emulated capacity (records/s of all workers together)
@@ -120,6 +126,7 @@ public final class Ramp {
             case PROBE -> {
                 phase = Phase.RAMP;
                 factor = settings.fineFactor();
+                probeAchieved = achievedRate;
                 if (r.sustained()) {
                     lo = r;
                 } else {
@@ -138,6 +145,7 @@ public final class Ramp {
             case BISECT -> {
                 if (r.sustained()) {
                     lo = r;
+                    climbed++;
                 } else {
                     hi = r;
                 }
@@ -194,10 +202,20 @@ public final class Ramp {
     }
 
     private void bisectOrMeasure() {
-        boolean narrow = probed && hi.targetRate() <= lo.targetRate() * settings.fineFactor();
+        // A relative margin: lo × fineFactor, bisected back, may come out a rounding error above it.
+        boolean narrow = probed && hi.targetRate() <= lo.targetRate() * settings.fineFactor() * (1 + 1e-9);
         if (!narrow && bisected < settings.bisectSteps()) {
             phase = Phase.BISECT;
             nextTarget = Math.sqrt(lo.targetRate() * hi.targetRate());
+            if (probed && lo.targetRate() >= probeAchieved * (1 - 1e-9)) {
+                // The rate the probe achieved was sustained: the maximum is usually a few percent above
+                // it, and the failed bound is the probe, far above. So the bracket closes from below,
+                // by fineFactor² (twice, then an exponent that doubles), where halving its logarithm
+                // from 1.3 C takes six stages. (After a step down by the share processed, the maximum
+                // can be anywhere in the bracket: plain bisection.)
+                int exponent = climbed < 2 ? 2 : 1 << climbed;
+                nextTarget = Math.min(nextTarget, lo.targetRate() * Math.pow(settings.fineFactor(), exponent));
+            }
         } else {
             phase = Phase.LATENCY;
             nextTarget = settings.latencyFraction() * maxRate();

@@ -55,12 +55,22 @@ public record RampSettings(
             new RampSettings(0.25, 1.25, 5000, 1000, 0.05, 0.1, 2, 3, 1500, 0.8, 8000, 3, 0.01, 0, 1.03);
 
     /**
-     * The fast test (about 30-60 s per partitioner): a probe at 1.3 × the capacity, 4-second stages from
-     * the rate the probe achieved until a sustained and a failed one bracket the maximum, bisection to 3 %
-     * (at most 6 stages), then a 5-second latency stage.
+     * The fast test of the scenario matrix ({@code --preset fast}, about 30-45 s per partitioner): a probe
+     * at 1.3 × the capacity, 3-second stages from the rate the probe achieved, steps up from there until
+     * one fails and bisection to 3 % (usually 2-3 stages in all; at most 9, for a maximum far above what
+     * the probe achieved), then a 4-second latency stage over at least 2 whole metric windows.
      */
     public static final RampSettings FAST =
-            new RampSettings(0.25, 1.25, 4000, 1000, 0.05, 0.1, 1, 6, 1500, 0.8, 5000, 3, 0.01, 1.3, 1.03);
+            new RampSettings(0.25, 1.25, 3000, 750, 0.05, 0.1, 1, 9, 1500, 0.8, 4000, 2, 0.01, 1.3, 1.03);
+
+    /** The settings of a {@code --preset}: {@code default} or {@code fast}. */
+    public static RampSettings preset(String name) {
+        return switch (name) {
+            case "default" -> DEFAULTS;
+            case "fast" -> FAST;
+            default -> throw new IllegalArgumentException("--preset " + name + ": not a preset (default, fast)");
+        };
+    }
 
     public RampSettings {
         Preconditions.checkArgument(startFraction > 0, "start-fraction must be > 0, got %s", startFraction);

@@ -22,9 +22,11 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * The throughput test's rate schedule: paces the source stage by stage as {@link Ramp} decides, measures
- * each stage, and measures latency and balance in the last one. It is chained to the source and the
- * router (one subtask), so holding a record back holds the source back, and the source task's
- * back-pressure timers are this task's.
+ * each stage, and measures latency and balance in the last one. It runs in one subtask after the
+ * routers: with one router it is chained to the source and the router, so holding a record back holds
+ * the source back; with several ({@code routers}: p), it is its own task that all p routers send to, and
+ * holding a record back holds them all back through the network's back-pressure. Either way its task's
+ * back-pressure timers measure whether the workers take what it emits.
  *
  * <p>Each stage is measured over its measured part (after {@link RampSettings#warmupMs}) by a
  * {@link StageMeter}: achieved rate, back-pressure from the task's accumulated soft and hard
@@ -67,6 +69,7 @@ public class RateController extends ProcessFunction<Routed<Event>, Routed<Event>
             double imbalance,
             double nmad,
             double hotFragmentation,
+            long peakPartialStates,
             int windows,
             boolean complete)
             implements Serializable {}
@@ -122,7 +125,7 @@ public class RateController extends ProcessFunction<Routed<Event>, Routed<Event>
     @Override
     public void open(OpenContext openContext) {
         Preconditions.checkState(getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks() == 1,
-                "the rate controller runs in a single subtask (routers: 1)");
+                "the rate controller runs in a single subtask");
         MetricGroup group = getRuntimeContext().getMetricGroup();
         Preconditions.checkState(group instanceof InternalOperatorMetricGroup,
                 "the rate controller needs a Flink task's metrics, got %s", group.getClass().getName());
@@ -270,9 +273,9 @@ public class RateController extends ProcessFunction<Routed<Event>, Routed<Event>
 
     private void finish(boolean complete) {
         finished = true;
-        BalanceMeter.Balance b = balance == null ? new BalanceMeter.Balance(0, 0, 0, 0) : balance.result();
+        BalanceMeter.Balance b = balance == null ? new BalanceMeter.Balance(0, 0, 0, 0, 0) : balance.result();
         report.add(new Report(new ArrayList<>(ramp.results()), ramp.maxRate(), b.imbalance(), b.nmad(),
-                b.hotFragmentation(), b.windows(), complete));
+                b.hotFragmentation(), b.peakPartialStates(), b.windows(), complete));
         System.out.printf("throughput: max sustained rate %,.0f records/s (%.3f of capacity)%s%n",
                 ramp.maxRate(), ramp.maxRate() / capacity, complete ? "" : " — the source ran out of records");
     }

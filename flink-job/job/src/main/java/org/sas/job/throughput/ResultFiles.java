@@ -41,6 +41,7 @@ public final class ResultFiles {
         root.put("imbalance", report.imbalance());
         root.put("nmad", report.nmad());
         root.put("hot_fragmentation", report.hotFragmentation());
+        root.put("peak_partial_states", report.peakPartialStates());
         root.put("hot_keys", r.hotKeys());
         root.put("balance_windows", report.windows());
         root.put("wall_seconds", r.wallSeconds());
@@ -101,11 +102,12 @@ public final class ResultFiles {
                         + "max sustained rate %,.0f records/s (%.3f of capacity)%n"
                         + "latency at %.0f %%   p50 %.2f ms, p99 %.2f ms (%d records)%n"
                         + "balance            λ %.4f, NMAD %.4f, hot fragmentation %.2f (%d windows)%n"
+                        + "partial states     %,d at most in one window%n"
                         + "wall time          %.1f s%n",
                 r.params().partitioner, r.params().workers, r.totalCapacity(), report.maxRate(),
                 report.maxRate() / r.totalCapacity(), 100 * r.settings().latencyFraction(), r.p50Ms(), r.p99Ms(),
                 WorkerMeter.count(r.latency()), report.imbalance(), report.nmad(), report.hotFragmentation(),
-                report.windows(), r.wallSeconds());
+                report.windows(), report.peakPartialStates(), r.wallSeconds());
     }
 
     /** NaN (nothing measured) is written as null. */

@@ -29,13 +29,15 @@ import java.util.Map;
  * {@link WorkerMeter} at every worker, then writes {@code throughput.json} (see {@link ResultFiles}).
  *
  * <p>Usage: {@code ThroughputTest PARAMS.yaml [--partitioner NAME] [--out DIR] [--summary CSV]
- * [--agent URI] [--<ramp setting> VALUE ...]}; the ramp settings are the fields of {@link RampSettings}.
+ * [--agent URI] [--preset default|fast] [--<ramp setting> VALUE ...]}; the ramp settings are the fields of
+ * {@link RampSettings}, each replacing the preset's ({@link RampSettings#preset}).
  * {@code ThroughputTest --list-partitioners} prints the partitioner names.
  */
 public final class ThroughputTest {
 
     private static final String USAGE = "usage: ThroughputTest PARAMS.yaml [--partitioner NAME] [--out DIR]"
-            + " [--summary CSV] [--agent URI] [--<ramp setting> VALUE ...]\n  ramp settings: --"
+            + " [--summary CSV] [--agent URI] [--preset default|fast] [--<ramp setting> VALUE ...]\n"
+            + "  ramp settings (each replaces the preset's): --"
             + String.join(", --", RampSettings.DEFAULTS.asMap().keySet());
 
     /** How long a partly filled network buffer waits before it is sent (Flink's default is 100 ms). */
@@ -86,6 +88,7 @@ public final class ThroughputTest {
         String out = null;
         String summary = null;
         String agent = null;
+        String preset = "default";
         Map<String, String> rampFlags = new LinkedHashMap<>();
         for (int i = 1; i < args.length; i++) {
             if (!args[i].startsWith("--") || i + 1 >= args.length) {
@@ -98,12 +101,13 @@ public final class ThroughputTest {
                 case "out" -> out = value;
                 case "summary" -> summary = value;
                 case "agent" -> agent = value;
+                case "preset" -> preset = value;
                 default -> rampFlags.put(flag, value);
             }
         }
         RampSettings settings = null;
         try {
-            settings = RampSettings.DEFAULTS.with(rampFlags);
+            settings = RampSettings.preset(preset).with(rampFlags);
         } catch (IllegalArgumentException e) {
             fail(e.getMessage() + "\n" + USAGE);
         }
@@ -160,10 +164,6 @@ public final class ThroughputTest {
      */
     public static JobParams prepare(String text, List<String> overrides, Path baseDir, RampSettings settings) {
         JobParams params = JobParams.parse(text, baseDir, overrides.toArray(String[]::new));
-        if (params.routers != 1) {
-            throw new IllegalArgumentException("`routers` = " + params.routers
-                    + ": the throughput test paces one source subtask, set routers: 1");
-        }
         if (params.sourceRate != 0) {
             throw new IllegalArgumentException("`source_rate` = " + params.sourceRate
                     + ": the throughput test paces the source itself, set source_rate: 0");
@@ -179,7 +179,7 @@ public final class ThroughputTest {
                     + ": the throughput test measures a deterministic policy, set agent.mode: serve");
         }
         long windowRecords = params.workloadRate * params.windowMs / 1000;
-        long budget = Ramp.recordBudget(settings, totalCapacity(params), windowRecords);
+        long budget = Ramp.recordBudget(settings, totalCapacity(params, meanUnitsPerRecord(params)), windowRecords);
         return JobParams.parse(params.yaml, baseDir, "records=" + budget);
     }
 
@@ -191,7 +191,8 @@ public final class ThroughputTest {
 
     private static <A> Result run(StreamExecutionEnvironment env, JobParams params, RampSettings settings, Task<A> task)
             throws Exception {
-        double capacity = totalCapacity(params);
+        double unitsPerRecord = meanUnitsPerRecord(params);
+        double capacity = totalCapacity(params, unitsPerRecord);
         int hotKeys = params.hotKeys;
         // Flink's default of 100 ms would put a 50 ms floor under every latency and hide the queues.
         env.setBufferTimeout(BUFFER_TIMEOUT_MS);
@@ -211,21 +212,21 @@ public final class ThroughputTest {
             throw new IllegalStateException("expected one ramp report from the rate controller, got " + reports);
         }
         double physical = new WorkerBudget.Schedule(params).meanTotal((long) (wallSeconds * 1000))
-                / meanUnitsPerRecord(params);
+                / unitsPerRecord;
         return new Result(params, settings, physical, hotKeys, reports.get(0),
                 latency == null ? Map.of() : latency, wallSeconds);
     }
 
     /**
      * C for the ramp: the workers' units per second at the start, over the stream's mean units per record
-     * (the physical capacity in records/s while nothing changes).
+     * ({@link #meanUnitsPerRecord}): the physical capacity in records/s while nothing changes.
      */
-    static double totalCapacity(JobParams params) {
+    static double totalCapacity(JobParams params, double unitsPerRecord) {
         double sum = 0;
         for (double c : params.capacity) {
             sum += c;
         }
-        return sum / meanUnitsPerRecord(params);
+        return sum / unitsPerRecord;
     }
 
     /** Records the stream's mean units per record is measured over. */

@@ -59,6 +59,8 @@ class MetersTest {
         assertEquals((0.6 + 1.5) / 2, b.imbalance(), 1e-12);
         assertEquals((0.3 + 0.75) / 2, b.nmad(), 1e-12);
         assertEquals((2 + 1) / 2.0, b.hotFragmentation(), 1e-12, "key 7: 2 workers, then 1");
+        // Window 1: key 7 on 2 workers, keys 8, 9, 10 on one each; window 2: 4 keys on one worker each.
+        assertEquals(5, b.peakPartialStates());
     }
 
     @Test

@@ -189,6 +189,14 @@ class RampTest {
     }
 
     @Test
+    void presetsAreNamedAndAnUnknownOneIsRefusedByName() {
+        assertEquals(RampSettings.FAST, RampSettings.preset("fast"));
+        assertEquals(RampSettings.DEFAULTS, RampSettings.preset("default"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RampSettings.preset("quick"));
+        assertTrue(e.getMessage().contains("--preset quick"), e.getMessage());
+    }
+
+    @Test
     void theFastTestProbesAboveCapacityThenBisectsToThreePercent() {
         double max = 10_000;
         Ramp ramp = new Ramp(RampSettings.FAST, C);
@@ -201,7 +209,45 @@ class RampTest {
         double found = ramp.maxRate();
         assertTrue(found <= max && found >= max / 1.03 * 0.99 - 1e-6, "found " + found + " for " + max);
         assertEquals(Phase.LATENCY, stages.get(stages.size() - 1).phase());
-        assertTrue(stages.size() <= 9, stages.toString());
+        // Probe, the achieved rate, two steps from below (+6 %, then +3 %: both fail), latency.
+        assertEquals(5, stages.size(), stages.toString());
+    }
+
+    @Test
+    void aProbeThatReadsAFewPercentLowIsClosedFromBelowNotFromTheProbe() {
+        // As hash on a skewed stream: back-pressured, the job achieves 1805/s; it keeps up to 1923/s.
+        double max = 1923;
+        Function<Double, Measured> job = target -> target > 1.2 * C
+                ? new Measured(1805, 0.98, 1.0)
+                : jobWithMax(max).apply(target);
+        Ramp ramp = new Ramp(RampSettings.FAST, C);
+        List<StageResult> stages = run(ramp, job);
+
+        double found = ramp.maxRate();
+        assertTrue(found <= max && found >= max / 1.03 * 0.99 - 1e-6, "found " + found + " for " + max);
+        // No stage between the maximum and the probe: each step climbs at most 1.03² from below.
+        for (StageResult stage : stages.subList(1, stages.size())) {
+            assertTrue(stage.targetRate() <= max * 1.03 * 1.03, stages.toString());
+        }
+        // Probe, 1805, 1805 × 1.03² (sustained), × 1.03² again (failed), the 3 % in between, latency
+        // (halving the bracket up to the probe took 9).
+        assertEquals(6, stages.size(), stages.toString());
+    }
+
+    @Test
+    void aMaximumFarAboveTheProbeIsReachedByStepsThatGrow() {
+        // A router that falls apart when back-pressured: the probe achieves a third of the maximum.
+        double max = 9000;
+        Function<Double, Measured> job = target -> target > 1.2 * C
+                ? new Measured(3000, 0.9, 0.3)
+                : jobWithMax(max).apply(target);
+        Ramp ramp = new Ramp(RampSettings.FAST, C);
+        List<StageResult> stages = run(ramp, job);
+
+        // ×1.03² twice, then ×1.03⁴, ×1.03⁸, ×1.03¹⁶: 2.6 × in five steps, not in 17 of 1.03²; then
+        // bisection, within the nine steps.
+        assertTrue(ramp.maxRate() >= max / 1.03 / 1.03 * 0.99 - 1e-6, "found " + ramp.maxRate());
+        assertTrue(stages.size() <= 12, stages.toString());
     }
 
     @Test
@@ -232,6 +278,8 @@ class RampTest {
         assertTrue(ramp.maxRate() >= 5000 / 1.03 * 0.99 - 1e-6 && ramp.maxRate() <= 5000 / 0.95,
                 "found " + ramp.maxRate());
         assertTrue(stages.size() <= 10, stages.toString());
+        // From 5000 (below what the probe achieved) the bracket is bisected, not climbed in steps.
+        assertEquals(Math.sqrt(5000 * 10_000), stages.get(3).targetRate(), 1e-6);
     }
 
     @Test
