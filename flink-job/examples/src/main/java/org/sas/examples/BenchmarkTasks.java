@@ -1,6 +1,5 @@
 package org.sas.examples;
 
-import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.AggregateFunction;
 import org.apache.flink.api.common.functions.MapFunction;
@@ -8,12 +7,10 @@ import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple2;
-import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
-import org.apache.flink.util.CloseableIterator;
 
 import org.sas.flink.KeyedWindowResult;
 import org.sas.flink.SkewedAggregation;
@@ -21,9 +18,7 @@ import org.sas.flink.SkewedAggregation;
 import com.tdunning.math.stats.MergingDigest;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.TreeMap;
 
 /**
@@ -125,11 +120,7 @@ public final class BenchmarkTasks {
                 .name(name + "/count-results").setParallelism(workers)
                 .sinkTo(new DiscardingSink<>()).name(name + "/discard").setParallelism(workers);
 
-        String job = name + " / " + (args.partitioner != null ? args.partitioner : args.params.getFileName());
-        long start = System.nanoTime();
-        List<String> differences = null;
-        JobExecutionResult result;
-        if (args.verify) {
+        return Summary.execute(env, args, name, workers, () -> {
             DataStream<KeyedWindowResult<Long, A>> reference = records
                     .keyBy(r -> r.key, Types.LONG)
                     .window(window)
@@ -137,25 +128,14 @@ public final class BenchmarkTasks {
                             KeyCounts.resultType(Types.LONG, type))
                     .name(name + "/key-by")
                     .setParallelism(workers);
-            CloseableIterator<String> it = fingerprinted(results, fingerprint, workers)
+            return fingerprinted(results, fingerprint, workers)
                     .connect(fingerprinted(reference, fingerprint, workers))
                     .keyBy(r -> Tuple2.of(r.getKey(), r.getWindowStart()),
                             r -> Tuple2.of(r.getKey(), r.getWindowStart()), Types.TUPLE(Types.LONG, Types.LONG))
                     .process(new CompareWithKeyBy<>(KeyCounts.matchedAccumulator(name), Types.STRING), Types.STRING)
                     .name(name + "/compare-with-key-by")
-                    .setParallelism(workers)
-                    .collectAsync();
-            JobClient client = env.executeAsync(job);
-            differences = new ArrayList<>();
-            try (it) {
-                it.forEachRemaining(differences::add);
-            }
-            result = client.getJobExecutionResult().get();
-        } else {
-            result = env.execute(job);
-        }
-        double seconds = (System.nanoTime() - start) / 1e9;
-        return new Summary(name, args, workers, result, seconds, differences);
+                    .setParallelism(workers);
+        });
     }
 
     /** Each result with its value's fingerprint in place of the value. */

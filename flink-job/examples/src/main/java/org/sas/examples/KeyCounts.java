@@ -1,6 +1,5 @@
 package org.sas.examples;
 
-import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.FlatMapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -8,22 +7,18 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.connector.file.src.FileSource;
 import org.apache.flink.connector.file.src.reader.TextLineInputFormat;
-import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
-import org.apache.flink.util.CloseableIterator;
 import org.apache.flink.util.Collector;
 
 import org.sas.flink.KeyedWindowResult;
 import org.sas.flink.SkewedAggregation;
 
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -163,26 +158,8 @@ public final class KeyCounts {
                 .name(name + "/count-results").setParallelism(workers)
                 .sinkTo(new DiscardingSink<>()).name(name + "/discard").setParallelism(workers);
 
-        String job = name + " / " + (args.partitioner != null ? args.partitioner : args.params.getFileName());
-        long start = System.nanoTime();
-        List<String> differences = null;
-        JobExecutionResult result;
-        if (args.verify) {
-            DataStream<KeyedWindowResult<String, Long>> reference =
-                    keyByCounts(pipeline.records, pipeline.window, workers, name);
-            CloseableIterator<String> it =
-                    differences(pipeline.counts, reference, matchedAccumulator(name), name).collectAsync();
-            JobClient client = env.executeAsync(job);
-            differences = new ArrayList<>();
-            try (it) {
-                it.forEachRemaining(differences::add);
-            }
-            result = client.getJobExecutionResult().get();
-        } else {
-            result = env.execute(job);
-        }
-        double seconds = (System.nanoTime() - start) / 1e9;
-        return new Summary(name, args, workers, result, seconds, differences);
+        return Summary.execute(env, args, name, workers, () -> differences(pipeline.counts,
+                keyByCounts(pipeline.records, pipeline.window, workers, name), matchedAccumulator(name), name));
     }
 
     /** {@return the accumulator counting the results of the example {@code name}} */

@@ -1,11 +1,17 @@
 package org.sas.examples;
 
 import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.CloseableIterator;
 
 import org.sas.flink.SkewedAggregation;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * What a run of an example found: records, distinct keys, results, records per worker, and with {@code
@@ -47,6 +53,31 @@ public final class Summary {
     public final long matched;
     /** With {@code --verify}, every difference from keyBy (none when exact); else null. */
     public final List<String> differences;
+
+    /**
+     * Runs the example {@code name}'s job on {@code env} and returns what it found. With {@code --verify},
+     * {@code differences} adds the comparison with keyBy to the job's graph, and its output is collected
+     * while the job runs.
+     */
+    static Summary execute(StreamExecutionEnvironment env, ExampleArgs args, String name, int workers,
+            Supplier<DataStream<String>> differences) throws Exception {
+        String job = name + " / " + (args.partitioner != null ? args.partitioner : args.params.getFileName());
+        long start = System.nanoTime();
+        List<String> found = null;
+        JobExecutionResult result;
+        if (args.verify) {
+            CloseableIterator<String> it = differences.get().collectAsync();
+            JobClient client = env.executeAsync(job);
+            found = new ArrayList<>();
+            try (it) {
+                it.forEachRemaining(found::add);
+            }
+            result = client.getJobExecutionResult().get();
+        } else {
+            result = env.execute(job);
+        }
+        return new Summary(name, args, workers, result, (System.nanoTime() - start) / 1e9, found);
+    }
 
     Summary(String name, ExampleArgs args, int workers, JobExecutionResult job, double seconds, List<String> differences) {
         this.name = name;
