@@ -6,11 +6,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(repo_root)"
-need cargo "install Rust with rustup"
-need mvn "install Maven 3"
-cargo build --release --workspace
-# The job module resolves the loader and API jars from the local repository when run alone.
-mvn -B -q -f flink-job/pom.xml -pl native-loader,api -am install -DskipTests -Dexec.skip=true
-mvn -B -q -f flink-job/pom.xml test-compile -DskipTests
+build_job_benchmarks
 mvn -B -q -f flink-job/pom.xml -pl job exec:exec@bench-jni \
   -Dbench.records="${1:-20000000}" -Dbench.rounds="${2:-3}"

@@ -36,6 +36,20 @@ build_artifacts() {
   fi
 }
 
+# Builds what the job module's benchmarks (`mvn -pl job exec:exec@bench-...`) run: the Rust workspace, the
+# native loader and API jars installed into the local repository (the job module resolves them from there
+# when run alone) and the job's test classes, where the benchmarks live.
+build_job_benchmarks() {
+  local root
+  root=$(repo_root)
+  need cargo "install Rust with rustup"
+  need mvn "install Maven 3"
+  (cd "$root" && cargo build --release --workspace)
+  # cargo ran above: -Dexec.skip=true skips the modules' own cargo step.
+  mvn -B -q -f "$root/flink-job/pom.xml" -pl native-loader,api -am install -DskipTests -Dexec.skip=true
+  mvn -B -q -f "$root/flink-job/pom.xml" test-compile -DskipTests -Dexec.skip=true
+}
+
 # The classpath that runs the job on an embedded MiniCluster: the native loader jar, the job jar (which
 # bundles the API module) and Flink's jars (provided scope). Cached in flink-job/job/target/classpath.txt.
 embedded_classpath() {

@@ -14,34 +14,24 @@ use std::time::{Duration, Instant};
 /// the learner benchmark uses.
 pub const BENCH_WORKERS: u32 = 128;
 
-/// What `sas-agent bench` prints (`--json`: these field names).
+/// What `sas-agent bench` prints (`--json`: these field names, the learner's flattened in after the reply
+/// latency).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     /// Reply latency of a TRAIN session over gRPC, median, µs.
     pub reply_p50_us: f64,
     /// The same, 99th percentile, µs.
     pub reply_p99_us: f64,
-    /// SAC-N updates per second at O = 256, A = 137, E = 2, batch 128 (`sas_learner::bench`).
-    pub updates_per_s: f64,
-    /// Median time of one update, ms.
-    pub update_p50_ms: f64,
-    /// 99th percentile of one update, ms.
-    pub update_p99_ms: f64,
-    /// Median of one single-observation policy forward (snapshot, deterministic), µs.
-    pub forward_p50_us: f64,
-    /// 99th percentile of the same, µs.
-    pub forward_p99_us: f64,
-    /// Threads of the learner's pool.
-    pub threads: usize,
-    /// Single-thread matrix-product throughput of this CPU, GFLOP/s.
-    pub gemm_gflops: f64,
-    /// The CPU (`sas_learner::bench::cpu_model`): figures compare only within one machine.
-    pub cpu: String,
+    /// The learner alone (`sas_learner::bench`): SAC-N updates at O = 256, A = 137, E = 2, batch 128, the
+    /// policy forward, the CPU's gemm throughput and the CPU, whose figures compare only within one machine.
+    #[serde(flatten)]
+    pub learner: sas_learner::bench::BenchReport,
 }
 
 impl BenchReport {
     /// The report as text, one line per measurement.
     pub fn render(&self) -> String {
+        let learner = &self.learner;
         format!(
             "reply latency (TRAIN session, gRPC loopback): p50 {:.0} µs, p99 {:.0} µs\n\
              SAC-N updates: {:.1}/s on {} threads (p50 {:.2} ms, p99 {:.2} ms)\n\
@@ -49,14 +39,14 @@ impl BenchReport {
              single-thread gemm: {:.1} GFLOP/s\nCPU: {}\n",
             self.reply_p50_us,
             self.reply_p99_us,
-            self.updates_per_s,
-            self.threads,
-            self.update_p50_ms,
-            self.update_p99_ms,
-            self.forward_p50_us,
-            self.forward_p99_us,
-            self.gemm_gflops,
-            self.cpu
+            learner.updates_per_s,
+            learner.threads,
+            learner.update_p50_ms,
+            learner.update_p99_ms,
+            learner.forward_p50_us,
+            learner.forward_p99_us,
+            learner.gemm_gflops,
+            learner.cpu
         )
     }
 }
@@ -75,18 +65,10 @@ pub fn run(steps: u64, updates: usize) -> anyhow::Result<BenchReport> {
         .build()?;
     let factory = Arc::new(ModelFactory::new(&ServeConfig::default())?);
     let latencies = runtime.block_on(reply_latencies(factory, BENCH_WORKERS, SessionMode::Train, steps))?;
-    let learner = sas_learner::bench::try_run(updates)?;
     Ok(BenchReport {
         reply_p50_us: quantile(&latencies, 0.5),
         reply_p99_us: quantile(&latencies, 0.99),
-        updates_per_s: learner.updates_per_s,
-        update_p50_ms: learner.update_p50_ms,
-        update_p99_ms: learner.update_p99_ms,
-        forward_p50_us: learner.forward_p50_us,
-        forward_p99_us: learner.forward_p99_us,
-        threads: learner.threads,
-        gemm_gflops: learner.gemm_gflops,
-        cpu: learner.cpu,
+        learner: sas_learner::bench::try_run(updates)?,
     })
 }
 
@@ -169,6 +151,32 @@ mod tests {
         assert_eq!(quantile(&v, 0.99), 99.0);
         assert_eq!(quantile(&v, 1.0), 100.0);
         assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn json_lists_the_learners_figures_beside_the_reply_latency() {
+        let report = BenchReport {
+            reply_p50_us: 1.0,
+            reply_p99_us: 2.0,
+            learner: sas_learner::bench::BenchReport {
+                updates_per_s: 3.0,
+                update_p50_ms: 4.0,
+                update_p99_ms: 5.0,
+                forward_p50_us: 6.0,
+                forward_p99_us: 7.0,
+                threads: 2,
+                updates: 20,
+                gemm_gflops: 8.0,
+                qf_loss_first_last: (0.5, 0.25),
+                cpu: "cpu".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&report).unwrap(),
+            r#"{"reply_p50_us":1.0,"reply_p99_us":2.0,"updates_per_s":3.0,"update_p50_ms":4.0,"#.to_owned()
+                + r#""update_p99_ms":5.0,"forward_p50_us":6.0,"forward_p99_us":7.0,"threads":2,"#
+                + r#""gemm_gflops":8.0,"cpu":"cpu"}"#
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 /// A named series of (x, y) points.
@@ -40,6 +40,65 @@ pub struct PlotError {
     message: String,
 }
 
+impl PlotError {
+    /// The chart at `path` could not be drawn, for the reason `message`.
+    pub(crate) fn new(path: &Path, message: String) -> Self {
+        Self {
+            path: path.display().to_string(),
+            message,
+        }
+    }
+}
+
+/// Why a results CSV (a sweep's `summary.csv`, the scenario matrix's `matrix.csv`) could not be read or its
+/// chart drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotCsvError {
+    /// The CSV could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The CSV is not what the tool that writes it writes.
+    #[error("{path}:{line}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The chart could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+impl PlotCsvError {
+    /// What is wrong on line `line` (1-based) of `path`.
+    pub(crate) fn format(path: &Path, line: usize, message: String) -> Self {
+        Self::Format {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
+    }
+}
+
+/// The text of the CSV at `path`.
+///
+/// # Errors
+/// [`PlotCsvError::Read`] naming the file when it cannot be read.
+pub(crate) fn read_csv(path: &Path) -> Result<String, PlotCsvError> {
+    std::fs::read_to_string(path).map_err(|source| PlotCsvError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 // The font ships with the crate (DejaVu Sans, Bitstream Vera licence in assets/), so charts have text on a
 // machine without fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -56,10 +115,7 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<(), PlotError> {
-    let err = |message: String| PlotError {
-        path: path.display().to_string(),
-        message,
-    };
+    let err = |message: String| PlotError::new(path, message);
     register_font();
     let all: Vec<(f64, f64)> = series
         .iter()
@@ -118,10 +174,7 @@ pub fn bar_chart(
     bars: &[Bar],
     reference: Option<&Reference>,
 ) -> Result<(), PlotError> {
-    let err = |message: String| PlotError {
-        path: path.display().to_string(),
-        message,
-    };
+    let err = |message: String| PlotError::new(path, message);
     if bars.is_empty() {
         return Err(err("no bars".into()));
     }

@@ -4,10 +4,11 @@
 //! over the repeats and the spread of `of_capacity`; the chart has one panel per scenario, a horizontal bar
 //! per partitioner (median `of_capacity`, a min–max whisker) and a line at 1.0, the physical capacity.
 
+use crate::plot::{self, PlotCsvError, PlotError};
 use crate::table;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The columns of `matrix.csv`, in order (`bin/scenario-matrix.sh` writes them).
 pub const COLUMNS: [&str; 10] = [
@@ -75,53 +76,15 @@ pub struct MatrixCell {
     pub imbalance: f64,
 }
 
-/// Why a matrix could not be read or drawn.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotMatrixError {
-    /// The CSV could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The CSV is not what the scenario matrix writes.
-    #[error("{path}:{line}: {message}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// The chart could not be drawn.
-    #[error("cannot draw {path}: {message}")]
-    Draw {
-        /// The PNG.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-}
-
 /// Reads `matrix.csv`.
 ///
 /// # Errors
-/// [`PlotMatrixError`] naming the file and line of a wrong header, a row of the wrong width, an empty
+/// [`PlotCsvError`] naming the file and line of a wrong header, a row of the wrong width, an empty
 /// name, a repeat that is not a positive integer, a cell that is not a number, or a (scenario, partitioner,
 /// repeat) seen twice.
-pub fn read_matrix(path: &Path) -> Result<Vec<MatrixRow>, PlotMatrixError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlotMatrixError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let format = |line: usize, message: String| PlotMatrixError::Format {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+pub fn read_matrix(path: &Path) -> Result<Vec<MatrixRow>, PlotCsvError> {
+    let text = plot::read_csv(path)?;
+    let format = |line: usize, message: String| PlotCsvError::format(path, line, message);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     match lines.next() {
         Some((_, header)) if header.trim() == COLUMNS.join(",") => {}
@@ -319,15 +282,11 @@ pub fn render(cells: &[MatrixCell]) -> String {
 /// Reads `csv`, draws its chart into `out` and returns the table for the terminal.
 ///
 /// # Errors
-/// [`PlotMatrixError`] when the CSV cannot be read, has no row, or the chart cannot be drawn.
-pub fn run(csv: &Path, out: &Path) -> Result<String, PlotMatrixError> {
+/// [`PlotCsvError`] when the CSV cannot be read, has no row, or the chart cannot be drawn.
+pub fn run(csv: &Path, out: &Path) -> Result<String, PlotCsvError> {
     let rows = read_matrix(csv)?;
     if rows.is_empty() {
-        return Err(PlotMatrixError::Format {
-            path: csv.to_path_buf(),
-            line: 2,
-            message: "no row after the header".into(),
-        });
+        return Err(PlotCsvError::format(csv, 2, "no row after the header".into()));
     }
     let cells = cells(&rows);
     draw(out, &cells)?;
@@ -346,16 +305,13 @@ const BAR: RGBColor = RGBColor(70, 130, 180);
 /// value, and a red line at 1.0. Every panel has the same x scale.
 ///
 /// # Errors
-/// [`PlotMatrixError::Draw`] naming the file when there is no cell or the file cannot be written.
-pub fn draw(path: &Path, cells: &[MatrixCell]) -> Result<(), PlotMatrixError> {
-    let err = |message: String| PlotMatrixError::Draw {
-        path: path.to_path_buf(),
-        message,
-    };
+/// [`PlotError`] naming the file when there is no cell or the file cannot be written.
+pub fn draw(path: &Path, cells: &[MatrixCell]) -> Result<(), PlotError> {
+    let err = |message: String| PlotError::new(path, message);
     if cells.is_empty() {
         return Err(err("no cells".into()));
     }
-    crate::plot::register_font();
+    plot::register_font();
     let scenarios = first_seen(cells.iter().map(|c| c.scenario.as_str()));
     let partitioners = first_seen(cells.iter().map(|c| c.partitioner.as_str()));
     let bars = partitioners.len();
@@ -487,6 +443,7 @@ pub fn draw(path: &Path, cells: &[MatrixCell]) -> Result<(), PlotMatrixError> {
 mod tests {
     use super::*;
     use crate::plot::tests::Image;
+    use std::path::PathBuf;
 
     const MATRIX: &str = "scenario,partitioner,repeat,max_rate,of_capacity,p50_ms,p99_ms,imbalance,hot_fragmentation,peak_partial_states\n\
                           equal,hash,1,2000,0.1667,9.5,19.0,5.30,1.00,\n\

@@ -2,7 +2,7 @@
 //! its `summary.csv`: one row per partitioner, columns exactly [`COLUMNS`] (docs/modes.md). The chart is a
 //! bar of the maximum sustained rate per partitioner with the total emulated capacity across them.
 
-use crate::plot::{self, Bar, PlotError, Reference};
+use crate::plot::{self, Bar, PlotCsvError, Reference};
 use crate::table;
 use std::path::{Path, PathBuf};
 
@@ -36,47 +36,14 @@ pub struct SweepRow {
     pub hot_fragmentation: f64,
 }
 
-/// Why a sweep could not be read or drawn.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotSweepError {
-    /// The summary could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The summary is not what the throughput test writes.
-    #[error("{path}:{line}: {message}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// The chart could not be drawn.
-    #[error(transparent)]
-    Plot(#[from] PlotError),
-}
-
 /// Reads `summary.csv`.
 ///
 /// # Errors
-/// [`PlotSweepError`] naming the file and line of a wrong header, a row of the wrong width or a cell
+/// [`PlotCsvError`] naming the file and line of a wrong header, a row of the wrong width or a cell
 /// that is not a number.
-pub fn read_summary(path: &Path) -> Result<Vec<SweepRow>, PlotSweepError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlotSweepError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let format = |line: usize, message: String| PlotSweepError::Format {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+pub fn read_summary(path: &Path) -> Result<Vec<SweepRow>, PlotCsvError> {
+    let text = plot::read_csv(path)?;
+    let format = |line: usize, message: String| PlotCsvError::format(path, line, message);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     match lines.next() {
         Some((_, header)) if header.trim() == COLUMNS.join(",") => {}
@@ -144,8 +111,8 @@ pub fn total_capacity_beside(summary: &Path) -> Option<f64> {
 /// Draws the sweep's chart into `out` and returns the table for the terminal.
 ///
 /// # Errors
-/// [`PlotSweepError`] when the summary cannot be read or the chart cannot be drawn.
-pub fn run(summary: &Path, out: &Path, capacity: Option<f64>) -> Result<String, PlotSweepError> {
+/// [`PlotCsvError`] when the summary cannot be read or the chart cannot be drawn.
+pub fn run(summary: &Path, out: &Path, capacity: Option<f64>) -> Result<String, PlotCsvError> {
     let rows = read_summary(summary)?;
     let bars: Vec<Bar> = rows
         .iter()

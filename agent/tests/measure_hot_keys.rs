@@ -21,6 +21,16 @@ fn sas_agent(args: &[&str]) -> Output {
     out
 }
 
+/// The arguments of `sas-agent <command>` on the key stream at `path` (the file workload) with 8 workers,
+/// then `rest`.
+fn on_stream<'a>(command: &'a str, path: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [
+        &[command, "--workload", "file", "--path", path, "--workers", "8"],
+        rest,
+    ]
+    .concat()
+}
+
 /// 60 000 records: `a` is 30 % of them, `b` 15 %, `c` 8 %, the rest cycle through 2000 rare keys.
 fn write_stream(path: &Path) {
     let mut text = String::new();
@@ -43,19 +53,11 @@ fn measured_shares_are_the_streams_and_the_snippet_gives_the_reported_mask() {
     let stream = dir.path().join("keys.txt");
     write_stream(&stream);
     let path = stream.to_str().unwrap();
-    let flags = [
+    let flags = on_stream(
         "measure-hot-keys",
-        "--workload",
-        "file",
-        "--path",
         path,
-        "--workers",
-        "8",
-        "--hot-keys",
-        "4",
-        "--records",
-        "60000",
-    ];
+        &["--hot-keys", "4", "--records", "60000"],
+    );
 
     let json: serde_json::Value =
         serde_json::from_slice(&sas_agent(&[&flags[..], &["--json"]].concat()).stdout).unwrap();
@@ -115,21 +117,18 @@ fn eval_routers_names_the_hot_key_mode_and_the_mask_source() {
     write_stream(&stream);
     let path = stream.to_str().unwrap();
     let run = |extra: &[&str]| {
-        let mut args = vec![
+        let mut args = on_stream(
             "eval-routers",
-            "--workload",
-            "file",
-            "--path",
             path,
-            "--workers",
-            "8",
-            "--records",
-            "60000",
-            "--rate",
-            "10000",
-            "--partitioners",
-            "hash,dalton-offline",
-        ];
+            &[
+                "--records",
+                "60000",
+                "--rate",
+                "10000",
+                "--partitioners",
+                "hash,dalton-offline",
+            ],
+        );
         args.extend_from_slice(extra);
         String::from_utf8(sas_agent(&args).stdout).unwrap()
     };
@@ -168,40 +167,33 @@ fn simulate_draws_the_mask_of_a_key_stream_from_its_measured_shares() {
     let path = stream.to_str().unwrap();
     let checkpoint = dir.path().join("policy");
     // 3 steps of 20 000 records: the whole stream, measured before training.
-    let run = sas_agent(&[
+    let run = sas_agent(&on_stream(
         "simulate",
-        "--workload",
-        "file",
-        "--path",
         path,
-        "--workers",
-        "8",
-        "--steps",
-        "3",
-        "--warmup-steps",
-        "3",
-        "--eval-steps",
-        "1",
-        "--json",
-        "--out",
-        checkpoint.to_str().unwrap(),
-    ]);
+        &[
+            "--steps",
+            "3",
+            "--warmup-steps",
+            "3",
+            "--eval-steps",
+            "1",
+            "--json",
+            "--out",
+            checkpoint.to_str().unwrap(),
+        ],
+    ));
     let said = String::from_utf8_lossy(&run.stderr);
-    assert!(said.contains("mask from the hot-key shares measured on the first 60000 records"), "{said}");
+    assert!(
+        said.contains("mask from the hot-key shares measured on the first 60000 records"),
+        "{said}"
+    );
 
     let measured: serde_json::Value = serde_json::from_slice(
-        &sas_agent(&[
+        &sas_agent(&on_stream(
             "measure-hot-keys",
-            "--workload",
-            "file",
-            "--path",
             path,
-            "--workers",
-            "8",
-            "--records",
-            "60000",
-            "--json",
-        ])
+            &["--records", "60000", "--json"],
+        ))
         .stdout,
     )
     .unwrap();

@@ -30,8 +30,9 @@ pub const OBS_DIM: usize = 256;
 /// Action dimension of the benchmark (the prototype's default mask).
 pub const ACT_DIM: usize = 137;
 
-/// What [`run`] measured.
-#[derive(Debug, Clone, PartialEq)]
+/// What [`run`] measured. It serialises (`sas-agent bench --json`) without the run's own bookkeeping,
+/// `updates` and `qf_loss_first_last`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BenchReport {
     /// SAC-N gradient updates per second over the timed updates.
     pub updates_per_s: f64,
@@ -46,11 +47,13 @@ pub struct BenchReport {
     /// Threads of candle's CPU pool during the updates.
     pub threads: usize,
     /// Updates timed (after the warm-up).
+    #[serde(skip)]
     pub updates: usize,
     /// Single-thread matrix-product throughput of this CPU (GFLOP/s); an update is about 0.62 GFLOP of
     /// products, so `2 * gemm_gflops / 0.62` bounds `updates_per_s` on two cores.
     pub gemm_gflops: f64,
     /// Critic loss on the first timed batch and after the last update (a sanity check that it learns).
+    #[serde(skip)]
     pub qf_loss_first_last: (f32, f32),
     /// The CPU, as [`cpu_model`] names it.
     pub cpu: String,
@@ -151,6 +154,39 @@ pub fn random_batch(rng: &mut impl Rng, batch_size: usize, obs_dim: usize, act_d
     }
 }
 
+/// What [`try_run`] and [`profile`] start from: SAC-N at the benchmark's sizes (default config, α = 1),
+/// the 16 random batches it cycles through, and the generator that drew them.
+struct Setup {
+    config: SacConfig,
+    sac: SacN,
+    rng: Xoshiro256PlusPlus,
+    batches: Vec<Batch>,
+}
+
+impl Setup {
+    /// The learner after `warmup` updates on the batches in turn, from the first.
+    fn warmed_up(warmup: usize) -> Result<Self> {
+        let config = SacConfig {
+            initial_alpha: 1.0,
+            ..SacConfig::default()
+        };
+        let mut sac = SacN::new(OBS_DIM, ACT_DIM, &config)?;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+        let batches: Vec<Batch> = (0..16)
+            .map(|_| random_batch(&mut rng, config.batch_size, OBS_DIM, ACT_DIM))
+            .collect();
+        for i in 0..warmup {
+            sac.update(&batches[i % batches.len()])?;
+        }
+        Ok(Self {
+            config,
+            sac,
+            rng,
+            batches,
+        })
+    }
+}
+
 /// Runs `updates` timed SAC-N updates (after a warm-up of a tenth as many, at most 30) and 2000 timed
 /// policy forwards, and reports their speed.
 pub fn run(updates: usize) -> BenchReport {
@@ -164,19 +200,13 @@ pub fn run(updates: usize) -> BenchReport {
 ///
 /// Only if the learner fails on valid input, which would be a bug.
 pub fn try_run(updates: usize) -> Result<BenchReport> {
-    let config = SacConfig {
-        initial_alpha: 1.0,
-        ..SacConfig::default()
-    };
-    let mut sac = SacN::new(OBS_DIM, ACT_DIM, &config)?;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
-    let batches: Vec<Batch> = (0..16)
-        .map(|_| random_batch(&mut rng, config.batch_size, OBS_DIM, ACT_DIM))
-        .collect();
     let warmup = (updates / 10).min(30);
-    for i in 0..warmup {
-        sac.update(&batches[i % batches.len()])?;
-    }
+    let Setup {
+        mut sac,
+        mut rng,
+        batches,
+        ..
+    } = Setup::warmed_up(warmup)?;
     let mut times = Vec::with_capacity(updates);
     let mut losses = (f32::NAN, f32::NAN);
     let start = Instant::now();
@@ -328,18 +358,12 @@ impl std::fmt::Display for Profile {
 /// Only if the learner fails on valid input, which would be a bug.
 pub fn profile(updates: usize, allocations: Option<&dyn Fn() -> u64>) -> Result<Profile> {
     use crate::kernels::profile as counters;
-    let config = SacConfig {
-        initial_alpha: 1.0,
-        ..SacConfig::default()
-    };
-    let mut sac = SacN::new(OBS_DIM, ACT_DIM, &config)?;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
-    let batches: Vec<Batch> = (0..16)
-        .map(|_| random_batch(&mut rng, config.batch_size, OBS_DIM, ACT_DIM))
-        .collect();
-    for i in 0..30 {
-        sac.update(&batches[i % batches.len()])?;
-    }
+    let Setup {
+        config,
+        mut sac,
+        batches,
+        ..
+    } = Setup::warmed_up(30)?;
     sac.phases.ns = [0; crate::sac_n::PHASES.len()];
     counters::enable(true);
     let allocs_before = allocations.map(|f| f());

@@ -148,6 +148,25 @@ pub(crate) fn gemm_gflops() -> f64 {
     2.0 * (m * n * k * reps) as f64 / start.elapsed().as_secs_f64().max(f64::MIN_POSITIVE) / 1e9
 }
 
+/// Runs `f(rows, dst_rows)` over the `m` rows of `dst` (row stride `dst_rs`): with `par`, at least 32 rows
+/// and more than one thread in the current rayon pool, as two halves under `rayon::join` (`0..m/2` gets
+/// `dst`'s first `m/2` rows, `m/2..m` the rest); otherwise once, `0..m` with all of `dst`, on this thread.
+pub(crate) fn split_rows(
+    par: bool,
+    m: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) {
+    if par && m >= 32 && rayon::current_num_threads() > 1 {
+        let h = m / 2;
+        let (lo, hi) = dst.split_at_mut(h * dst_rs);
+        rayon::join(|| f(0..h, lo), || f(h..m, hi));
+    } else {
+        f(0..m, dst);
+    }
+}
+
 /// Runs `f` on every task, in parallel on the current rayon pool when it has more than one thread.
 pub(crate) fn run_tasks<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Sync + Send) {
     use rayon::prelude::*;

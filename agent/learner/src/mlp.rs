@@ -81,63 +81,7 @@ fn dense(par: bool, m: usize, layer: &Layer<'_>, x: &[f32], x_rs: usize, dst: &m
         kernels::bias_act_rows(out, layer.b, layer.tanh);
         kernels::profile::record_activation(started);
     };
-    let dst = &mut dst[..m * n];
-    if par && m >= 32 && rayon::current_num_threads() > 1 {
-        let h = m / 2;
-        let (lo, hi) = dst.split_at_mut(h * n);
-        rayon::join(|| run(0..h, lo), || run(h..m, hi));
-    } else {
-        run(0..m, dst);
-    }
-}
-
-/// `kernels::gemm` with the destination's rows split over two threads when `par`.
-#[allow(clippy::too_many_arguments)] // the BLAS signature and the split flag
-fn gemm_split(
-    par: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
-) {
-    if par && m >= 32 && rayon::current_num_threads() > 1 {
-        let h = m / 2;
-        let (lo, hi) = dst.split_at_mut(h * dst_rs);
-        rayon::join(
-            || {
-                kernels::gemm(
-                    h, n, k, lo, dst_rs, false, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs,
-                )
-            },
-            || {
-                kernels::gemm(
-                    m - h,
-                    n,
-                    k,
-                    hi,
-                    dst_rs,
-                    false,
-                    &lhs[h * lhs_rs..],
-                    lhs_rs,
-                    lhs_cs,
-                    rhs,
-                    rhs_rs,
-                    rhs_cs,
-                )
-            },
-        );
-    } else {
-        kernels::gemm(
-            m, n, k, dst, dst_rs, false, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs,
-        );
-    }
+    kernels::split_rows(par, m, &mut dst[..m * n], n, run);
 }
 
 /// Forward of a chain of layers on `m` rows of `x` (row stride `x_rs`), keeping every layer's output in
@@ -207,7 +151,11 @@ pub(crate) fn backward(
         };
         if let Some((dw, db)) = grads.as_mut() {
             // dW [n, k] = dz^T [n, m] · x [m, k]; db = column sums of dz.
-            gemm_split(par, n, k, m, dw[l], k, dzl, 1, n, input_l, in_rs, 1);
+            kernels::split_rows(par, n, dw[l], k, |rows, out| {
+                // Row r of dz^T is column r of dz, which starts at dz[r].
+                let dz_t = &dzl[rows.start..];
+                kernels::gemm(rows.len(), k, m, out, k, false, dz_t, 1, n, input_l, in_rs, 1);
+            });
             let db = &mut *db[l];
             db.fill(0.0);
             for row in dzl.chunks_exact(n) {
@@ -218,7 +166,10 @@ pub(crate) fn backward(
         }
         if l > 0 {
             // dx [m, k] = dz [m, n] · W [n, k], the next (earlier) layer's dy.
-            gemm_split(par, m, k, n, &mut scratch[..m * k], k, dzl, n, 1, layer.w, k, 1);
+            kernels::split_rows(par, m, &mut scratch[..m * k], k, |rows, out| {
+                let dz_rows = &dzl[rows.start * n..];
+                kernels::gemm(rows.len(), k, n, out, k, false, dz_rows, n, 1, layer.w, k, 1);
+            });
             std::mem::swap(dz, scratch);
         } else if let Some(g) = input.as_mut() {
             let c0 = g.c0.min(k);
