@@ -194,7 +194,8 @@ impl Job {
 /// read between two reads of router 0 each must lie between them; a handle on another link would show
 /// its own counts (its own reports sent, above all), whatever the timing.
 fn assert_same_link(job: &Job, other: impl Fn() -> StatusSnapshot, what: &str) {
-    let counters: [(&str, fn(&StatusSnapshot) -> u64); 5] = [
+    type Counter = (&'static str, fn(&StatusSnapshot) -> u64);
+    let counters: [Counter; 5] = [
         ("tables_received", |s| s.tables_received),
         ("last_table_step", |s| s.last_table_step),
         ("reports_sent", |s| s.reports_sent),

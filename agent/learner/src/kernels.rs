@@ -91,8 +91,11 @@ pub(crate) mod profile {
 
     static ON: AtomicBool = AtomicBool::new(false);
     static ACTIVATION_NS: AtomicU64 = AtomicU64::new(0);
-    /// `(m, n, k)` of each product seen, with its number of calls and total nanoseconds.
-    static GEMMS: Mutex<Vec<((usize, usize, usize), u64, u64)>> = Mutex::new(Vec::new());
+    /// One product's `((m, n, k), calls, total nanoseconds)`.
+    pub(crate) type GemmTime = ((usize, usize, usize), u64, u64);
+
+    /// Each product seen.
+    static GEMMS: Mutex<Vec<GemmTime>> = Mutex::new(Vec::new());
 
     /// Starts (or stops) recording, clearing what was recorded.
     pub(crate) fn enable(on: bool) {
@@ -126,7 +129,7 @@ pub(crate) mod profile {
     }
 
     /// What was recorded: the products `((m, n, k), calls, ns)` and the activation nanoseconds.
-    pub(crate) fn take() -> (Vec<((usize, usize, usize), u64, u64)>, u64) {
+    pub(crate) fn take() -> (Vec<GemmTime>, u64) {
         let gemms = std::mem::take(&mut *GEMMS.lock().unwrap_or_else(|e| e.into_inner()));
         (gemms, ACTIVATION_NS.swap(0, Ordering::Relaxed))
     }

@@ -116,6 +116,9 @@ pub(crate) struct InputGrad<'a> {
     pub(crate) accumulate: bool,
 }
 
+/// The gradients of each layer's weights and of its biases, written by [`backward`].
+pub(crate) type WeightGrads<'a, 'b> = (&'a mut [&'b mut [f32]], &'a mut [&'b mut [f32]]);
+
 /// Backward of a chain whose forward stored `acts`, given `dz = dL/dy` of the last layer in `dz` (`m ×
 /// n_last`, overwritten). Writes `dW_l` and `db_l` (overwriting) when `grads` is given, and the input
 /// gradient when `input` is given; `scratch` is a buffer of at least `m × max(width)` floats.
@@ -129,7 +132,7 @@ pub(crate) fn backward(
     acts: &[Vec<f32>],
     dz: &mut Vec<f32>,
     scratch: &mut Vec<f32>,
-    mut grads: Option<(&mut [&mut [f32]], &mut [&mut [f32]])>,
+    mut grads: Option<WeightGrads<'_, '_>>,
     mut input: Option<InputGrad<'_>>,
 ) {
     for l in (0..layers.len()).rev() {

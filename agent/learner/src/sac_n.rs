@@ -645,8 +645,8 @@ impl SacN {
                 mlp::forward(false, &qf[k], b, x, oa, &mut m.acts);
                 m.q.copy_from_slice(&m.acts[ql - 1][..b]);
                 // d qf_loss / d qf_k(s_i, a_i) = w_i clamp(td, -delta, delta) / B (Huber's derivative).
-                for i in 0..b {
-                    m.dz[i] = batch.weights[i] * (m.q[i] - y[i]).clamp(-delta, delta) / bf;
+                for (i, dz) in m.dz[..b].iter_mut().enumerate() {
+                    *dz = batch.weights[i] * (m.q[i] - y[i]).clamp(-delta, delta) / bf;
                 }
                 let grads = Some((dw.as_mut_slice(), db.as_mut_slice()));
                 mlp::backward(
