@@ -249,6 +249,12 @@ mod tests {
                         ..WorkloadConfig::default()
                     }),
                     hot_key_mode: mode,
+                    // Records only: the merge of the 2000 rare keys' partials would lighten the λ of the
+                    // hashed `a` (the simulator's merge costs are tested in `env::sim`).
+                    capacity: sas_router::params::CapacityConfig {
+                        partial_cost: Some(0.0),
+                        ..Default::default()
+                    },
                     ..SimConfig::default()
                 },
                 steps: 6,

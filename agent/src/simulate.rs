@@ -46,6 +46,8 @@ pub struct SimulateConfig {
 /// The `--json` summary. Field names are the contract.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimulateSummary {
+    /// The simulated world in one line ([`SimConfig::describe`]).
+    pub world: String,
     /// Mean λ (busy time) of the initial table (uniform inside each mask range).
     pub initial_imbalance: f64,
     /// Mean λ of the final deterministic policy, same world and seed.
@@ -70,7 +72,7 @@ pub struct SimulateSummary {
     pub checkpoint: Option<PathBuf>,
 }
 
-/// Trains and evaluates.
+/// Trains and evaluates. The world it simulates is printed to stderr first, in one line.
 ///
 /// # Errors
 /// A bad configuration (naming the key), a learner or environment failure.
@@ -78,6 +80,9 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
     anyhow::ensure!(config.steps > 0, "invalid `steps` = 0: must be > 0");
     config.sac.validate()?;
     let mut sim = Simulator::new(config.sim.clone())?;
+    // Stderr, so a `--json` summary on stdout stays parseable.
+    let world = config.sim.describe();
+    eprintln!("{world}");
     let (obs_dim, act_dim) = (sim.observation_dim(), sim.action_dim());
     let mut sac = SacN::new(obs_dim, act_dim, &config.sac)?;
     let s = &config.sac;
@@ -152,6 +157,7 @@ pub fn run(config: &SimulateConfig) -> anyhow::Result<SimulateSummary> {
     save(&sac)?;
     let snapshot = sac.snapshot()?;
     Ok(SimulateSummary {
+        world,
         initial_imbalance: initial_imbalance(&config.sim, config.eval_steps)?,
         final_imbalance: evaluate(&config.sim, &snapshot, config.eval_steps)?,
         training_imbalance_tail: tail_sum / tail_n.max(1) as f64,

@@ -108,9 +108,14 @@ fn the_simulator_models_the_world_of_every_params_file() {
             (hot.count, hot.true_hot_keys, hot.spread_keys, hot.alpha),
             "{name}: hot keys"
         );
+        // The job's own `capacity:` section, its partial cost resolved as the job view resolves it.
         assert_eq!(
-            sim.capacity_factors, p.capacity.factors,
-            "{name}: capacity factors"
+            sim.capacity,
+            sas_router::params::CapacityConfig {
+                partial_cost: Some(p.job_view().partial_cost),
+                ..p.capacity.clone()
+            },
+            "{name}: capacity"
         );
         let ours = SasPartitioner::new(&sim.router_config()).unwrap();
         let theirs = SasPartitioner::new(&job).unwrap();
@@ -162,7 +167,7 @@ fn the_flink_job_sees_the_values_the_other_tools_see() {
         let sim = SimConfig::from_params(&p, 100).unwrap_or_else(|e| panic!("{name}: {e}"));
         let base = p.capacity.units_per_second;
         for (w, &c) in job.capacity.iter().enumerate() {
-            let factor = sim.capacity_factors.get(w).copied().unwrap_or(1.0);
+            let factor = sim.capacity_factor_at(w, 0);
             assert_eq!(
                 c,
                 base * factor,

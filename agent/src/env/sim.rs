@@ -14,9 +14,29 @@
 //!   `hot_key_mode: static` the ranks `0..hot_keys` of the unshuffled generated stream.
 //!   [`Simulator::step_with_partitioner`] routes the step through any other [`Partitioner`]
 //!   instead (a behaviour policy collecting offline data).
-//! * **Workers.** Capacity `c_i` drawn from `[1 − s, 1 + s]` (seeded), times any `slow_worker` factor.
-//!   Worker i's demanded busy ratio is `d_i = u · (L_i / R) · (Σc / c_i)` for `L_i` of the step's `R`
-//!   records: exactly the utilisation `u` for every worker when loads are proportional to capacities.
+//! * **Workers.** Capacity `c_i(t)` at step `t`: a draw from `[1 − s, 1 + s]` (seeded, `capacity_spread`)
+//!   times the `capacity.factors` of the job params, or those of the last `capacity.changes` entry whose
+//!   `after_ms` the step's start `t ×` [`STEP_MS`] has reached, times any `slow_worker` factor.
+//! * **Work.** Worker i's work in step `t`, in units (one unit = one plain record), is what the Flink job
+//!   charges its `WorkerBudget`: `W_i = K_i + p · M_i`.
+//!   - `K_i`: the units of the records routed to it, `capacity.key_cost.factor` for a key whose
+//!     `key_cost_draw` is below `share`, else 1 (the job's `KeyCost`).
+//!   - `M_i`: the partials merged on it. At the end of every window (`window_ms` long, one every
+//!     `slide_ms` of event time) each (key, worker) pair with a record in the window sends one partial to
+//!     the merge, which is keyed by the key: the job's `keyBy(key)` at parallelism P and Flink's default
+//!     max parallelism sends key `k` to subtask `operator_index(key_group(Long.hashCode(k)))`, and with
+//!     slot sharing the merge subtask i spends worker i's budget. A window's partials are charged to the
+//!     step its end falls in, `(t·1000, (t+1)·1000]` ms, so one step of a second charges
+//!     `1000/slide_ms` windows (two for the scenario files' 500 ms slide): a step is not one window.
+//!     Cold keys pay too: every key of a window is one partial, split or not.
+//!   - `p`: `capacity.partial_cost` (default: the task's calibrated cost); 0 when the partitioner never
+//!     splits a key, as the job then has no merge stage (`splits_keys`).
+//! * **Busy time.** With `R` the step's record units `Σ K_i` (what the stream demands, whatever the
+//!   routing) and `C₀ = Σ c_j(0)`, worker i's demanded busy ratio is `d_i = u · (W_i / R) · (C₀ / c_i(t))`:
+//!   exactly the utilisation `u` for every worker when the records' work is spread in proportion to the
+//!   capacities of step 0 and nothing is merged. The stream's rate is fixed by `u` and the capacities of
+//!   step 0, so a worker that slows later is busier, and merges are extra work on top of `u`. In the job
+//!   a merge delays the worker's next records, so its time is the worker's busy time.
 //! * **Back-pressure.** A worker cannot be busy more than 100 % of the time. When the bottleneck demands
 //!   `d_max > 1` the router blocks on it (Flink's credit-based flow control), so the whole stream runs at
 //!   throughput `θ = 1/d_max` and every worker is busy `θ · d_i`: the bottleneck reads exactly 1.0 and the
@@ -27,13 +47,16 @@
 
 mod config;
 
-pub use config::{Scenario, SimConfig, SimError};
+pub use config::{DEFAULT_TASK, STEP_MS, Scenario, SimConfig, SimError};
 
 use super::features::{self, InitialPerf};
 use super::{EnvError, Environment, Step, check_action};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use sas_learner::Transition;
+use sas_router::fast_map::KeyMap;
+use sas_router::hashing::java_hash_code;
+use sas_router::key_groups::{key_group, operator_index};
 use sas_router::mask::Mask;
 use sas_router::partitioner::{Partitioner, SasPartitioner};
 use sas_router::workload::Workload;
@@ -57,8 +80,12 @@ struct World {
     config: SimConfig,
     mask: Mask,
     initial_perf: InitialPerf,
-    /// Drawn capacities, before `slow_worker` factors.
+    /// Drawn capacities, before `capacity` and `slow_worker` factors.
     capacities: Vec<f64>,
+    /// `C₀`: the total capacity of step 0, which the stream's rate is set against.
+    initial_total_capacity: f64,
+    /// The windows' partials, when a partial costs anything.
+    merges: Option<Merges>,
     /// The stream of each `alpha_shift` phase, by first step; the first starts at step 0.
     workloads: Vec<(u64, Workload)>,
     /// Intervals simulated so far (the index of the next one).
@@ -101,23 +128,25 @@ impl Simulator {
             .collect::<Result<_, SimError>>()?;
         let mut utilisation_rng = Xoshiro256PlusPlus::seed_from_u64(config.seed ^ UTILISATION_SALT);
         let utilisation = draw_utilisation(&config, &mut utilisation_rng);
-        Ok(Self {
-            world: World {
-                mask: router.mask().clone(),
-                initial_perf: InitialPerf::new(config.initial_perf)?,
-                capacities,
-                workloads,
-                step: 0,
-                next_record: 0,
-                episode_step: 0,
-                last_obs: None,
-                last_throughput: 1.0,
-                utilisation,
-                utilisation_rng,
-                config,
-            },
-            router,
-        })
+        let merges = (config.partial_cost() > 0.0).then(|| Merges::new(&config));
+        let mut world = World {
+            mask: router.mask().clone(),
+            initial_perf: InitialPerf::new(config.initial_perf)?,
+            capacities,
+            initial_total_capacity: 0.0,
+            merges,
+            workloads,
+            step: 0,
+            next_record: 0,
+            episode_step: 0,
+            last_obs: None,
+            last_throughput: 1.0,
+            utilisation,
+            utilisation_rng,
+            config,
+        };
+        world.initial_total_capacity = world.capacities_at(0).iter().sum();
+        Ok(Self { world, router })
     }
 
     /// The configuration.
@@ -125,7 +154,8 @@ impl Simulator {
         &self.world.config
     }
 
-    /// Capacity of each worker at the next step (drawn capacity times any `slow_worker` factor).
+    /// Capacity of each worker at the next step: the drawn capacity times its factor then
+    /// ([`SimConfig::capacity_factor_at`]: `capacity.factors`, `capacity.changes`, `slow_worker`).
     pub fn capacities(&self) -> Vec<f64> {
         self.world.capacities_at(self.world.step)
     }
@@ -218,12 +248,97 @@ fn draw_utilisation(config: &SimConfig, rng: &mut Xoshiro256PlusPlus) -> f64 {
     }
 }
 
+/// The partials of the job's windows and the workers that merge them (see the module docs).
+///
+/// A (key, worker) pair is in the window `[end − window_ms, end)` when its last record so far is, as long
+/// as no record at or after `end` has been seen: records come in event-time order, and each window is
+/// closed before the first record of its end.
+#[derive(Debug)]
+struct Merges {
+    window_ms: u64,
+    slide_ms: u64,
+    workers: u32,
+    /// Flink's max parallelism of the merge operator, whose key groups pick its subtask.
+    max_parallelism: u32,
+    /// Event time of the last record of each (key, worker) pair that a window still to close may hold.
+    last_seen: KeyMap<(u64, u32), u64>,
+    /// End of the next window to close, ms. Flink's sliding windows start at the multiples of
+    /// `slide_ms`, so they end at `window_ms` plus those.
+    next_end: u64,
+    /// Partials each worker merged since the last [`Merges::take`].
+    merged: Vec<u64>,
+}
+
+impl Merges {
+    fn new(config: &SimConfig) -> Self {
+        Self {
+            window_ms: config.window_ms,
+            slide_ms: config.slide_ms,
+            workers: config.workers,
+            max_parallelism: flink_default_max_parallelism(config.workers),
+            last_seen: KeyMap::default(),
+            // The first window that ends after 0 (it may start before 0, as Flink's first windows do).
+            next_end: match config.window_ms % config.slide_ms {
+                0 => config.slide_ms,
+                r => r,
+            },
+            merged: vec![0; config.workers as usize],
+        }
+    }
+
+    /// A record of `key` on `worker` at `ts_ms`.
+    #[inline]
+    fn record(&mut self, key: u64, worker: u32, ts_ms: u64) {
+        if ts_ms >= self.next_end {
+            self.close_windows_until(ts_ms);
+        }
+        self.last_seen.insert((key, worker), ts_ms);
+    }
+
+    /// Closes every window that ends at or before `end_ms`: each of its pairs is one partial for the
+    /// key's merging worker. Pairs no later window holds are forgotten.
+    fn close_windows_until(&mut self, end_ms: u64) {
+        while self.next_end <= end_ms {
+            let end = self.next_end;
+            let from = end.saturating_sub(self.window_ms);
+            let keep_from = (end + self.slide_ms).saturating_sub(self.window_ms);
+            let (merged, workers, max_parallelism) = (&mut self.merged, self.workers, self.max_parallelism);
+            self.last_seen.retain(|&(key, _), &mut ts| {
+                if ts >= from {
+                    merged[merging_worker(key, max_parallelism, workers) as usize] += 1;
+                }
+                ts >= keep_from
+            });
+            self.next_end += self.slide_ms;
+        }
+    }
+
+    /// The partials each worker merged since the last call.
+    fn take(&mut self) -> Vec<u64> {
+        std::mem::replace(&mut self.merged, vec![0; self.workers as usize])
+    }
+}
+
+/// Flink's `KeyGroupRangeAssignment.computeDefaultMaxParallelism` for an operator of parallelism `p`
+/// whose max parallelism nobody set, as the job's merge (`Pipeline` sets only its parallelism, P):
+/// `min(max(roundUpToPowerOfTwo(p + p/2), 128), 32768)`.
+fn flink_default_max_parallelism(p: u32) -> u32 {
+    (p + p / 2).next_power_of_two().clamp(128, 32_768)
+}
+
+/// The merge subtask of `key`: the job keys its partials by the key itself (a `Long`, whose `hashCode`
+/// is `java_hash_code`), and Flink sends a key to the subtask that owns its key group.
+fn merging_worker(key: u64, max_parallelism: u32, workers: u32) -> u32 {
+    let group = key_group(java_hash_code(key) as i32, max_parallelism);
+    operator_index(group, max_parallelism, workers)
+}
+
 impl World {
     fn capacities_at(&self, step: u64) -> Vec<f64> {
         self.capacities
             .iter()
             .enumerate()
-            .map(|(w, c)| c * self.config.slowdown_at(w, step))
+            .map(|(w, c)| c * self.config.capacity_factor_at(w, step))
             .collect()
     }
 
@@ -250,18 +365,34 @@ impl World {
         let n = self.config.workers as usize;
         let records = self.config.records_per_step;
         let mut counts = vec![0f64; n];
+        // Each worker's work: K_i, the units of its records, then W_i with its merges.
+        let mut work = vec![0f64; n];
         for i in self.next_record..self.next_record + records {
             let r = workload.record_at(i);
-            counts[p.route(r.key, r.ts_ms) as usize] += 1.0;
+            let w = p.route(r.key, r.ts_ms);
+            counts[w as usize] += 1.0;
+            work[w as usize] += self.config.record_units(r.key);
+            if let Some(merges) = &mut self.merges {
+                merges.record(r.key, w, r.ts_ms);
+            }
+        }
+        // R: what the stream demands, whatever the routing.
+        let demanded: f64 = work.iter().sum();
+        // W_i = K_i + p · M_i, M_i of the windows that end in this step.
+        if let Some(merges) = &mut self.merges {
+            merges.close_windows_until((self.step + 1).saturating_mul(STEP_MS));
+            let cost = if p.splits_keys() {
+                self.config.partial_cost()
+            } else {
+                0.0
+            };
+            for (w, merged) in work.iter_mut().zip(merges.take()) {
+                *w += cost * merged as f64;
+            }
         }
         let capacities = self.capacities_at(self.step);
-        let total_capacity: f64 = capacities.iter().sum();
-        let u = self.utilisation;
-        let demand: Vec<f64> = counts
-            .iter()
-            .zip(&capacities)
-            .map(|(l, c)| u * (l / records as f64) * (total_capacity / c))
-            .collect();
+        let scale = self.utilisation * self.initial_total_capacity / demanded;
+        let demand: Vec<f64> = work.iter().zip(&capacities).map(|(w, c)| scale * w / c).collect();
         let max_demand = demand.iter().copied().fold(0.0, f64::max);
         let throughput = if max_demand > 1.0 { 1.0 / max_demand } else { 1.0 };
         let busy_ratio: Vec<f64> = demand.iter().map(|d| d * throughput).collect();
@@ -320,8 +451,10 @@ pub fn initial_imbalance(config: &SimConfig, steps: u64) -> Result<f64, SimError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sas_router::params::CapacityConfig;
     use sas_router::partitioner::HotKeyMode;
 
+    /// Uniform keys whose records cost one unit each and whose partials cost nothing: routing alone.
     fn uniform(workers: u32, records: u64) -> SimConfig {
         SimConfig {
             workers,
@@ -329,8 +462,13 @@ mod tests {
             mask_alpha: Some(1.0),
             records_per_step: records,
             seed: 5,
+            capacity: capacity("partial_cost: 0"),
             ..SimConfig::default()
         }
+    }
+
+    fn capacity(yaml: &str) -> CapacityConfig {
+        serde_norway::from_str(yaml).unwrap()
     }
 
     fn mean_imbalance(sim: &mut Simulator, steps: usize) -> f64 {
@@ -404,12 +542,12 @@ mod tests {
         let before = mean_imbalance(&mut sim, 2);
         let after = mean_imbalance(&mut sim, 2);
         assert!(after > before + 0.5, "λ before {before}, after {after}");
-        // Demand on worker 3: 0.7 · (1/8) · (7.5/0.5) = 1.3125, so the stream runs at θ = 1/1.3125 ≈ 0.76
-        // and worker 3 reads saturated.
+        // Demand on worker 3: 0.7 · (1/8) · (8/0.5) = 1.4 (the stream's rate is set against the capacity of
+        // step 0), so the stream runs at θ = 1/1.4 ≈ 0.71 and worker 3 reads saturated.
         let step = sim.step(&vec![1.0; sim.action_dim()]).unwrap();
         assert!((step.busy[3] - 1000.0).abs() < 1e-9, "{:?}", step.busy);
         let theta = sim.last_throughput();
-        assert!((theta - 1.0 / 1.3125).abs() < 0.02, "θ = {theta}");
+        assert!((theta - 1.0 / 1.4).abs() < 0.02, "θ = {theta}");
         assert_eq!(step.transition.next_obs[8 + 3], 1.0);
     }
 
@@ -452,11 +590,16 @@ mod tests {
 
     #[test]
     fn runs_are_deterministic_for_a_seed() {
+        // Every charge on: key costs, merges, a capacity change.
         let config = SimConfig {
             workers: 16,
             capacity_spread: 0.3,
             records_per_step: 5_000,
             seed: 11,
+            capacity: capacity(
+                "key_cost: {share: 0.1, factor: 4}\npartial_cost: 2\n\
+                 changes: [{after_ms: 2000, factors: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]}]",
+            ),
             ..SimConfig::default()
         };
         let run = |config: SimConfig| {
@@ -567,6 +710,8 @@ mod tests {
                 ..Default::default()
             }),
             hot_key_mode: mode,
+            // Records only: the merge of step 1's 1000 keys would lighten the burst's λ in step 2.
+            capacity: capacity("partial_cost: 0"),
             ..SimConfig::default()
         };
         let lambdas = |mode| {
@@ -602,6 +747,8 @@ mod tests {
                 ..Default::default()
             }),
             hot_key_mode: mode,
+            // Records only: the cold keys' partials, merged everywhere, would dilute λ.
+            capacity: capacity("partial_cost: 0"),
             ..SimConfig::default()
         };
         let after_warm_up = |mode| {
@@ -626,5 +773,231 @@ mod tests {
         let mut hash = sas_router::build("hash", &config).unwrap();
         let e = sim.step_with_partitioner(hash.as_mut()).unwrap_err();
         assert!(e.to_string().contains("routes to 4 workers"), "{e}");
+    }
+
+    /// One key, spread over the workers by the table or kept on one: what the merge costs.
+    fn one_hot_key(workers: u32, partial_cost: f64) -> SimConfig {
+        SimConfig {
+            workers,
+            keys: 1,
+            alpha: 1.0,
+            hot_keys: 1,
+            hot_key_mode: HotKeyMode::Static,
+            true_hot_keys: 1,
+            spread_keys: 1,
+            records_per_step: 1_000,
+            window_ms: 1_000,
+            slide_ms: 500,
+            capacity: CapacityConfig {
+                partial_cost: Some(partial_cost),
+                ..CapacityConfig::default()
+            },
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn spreading_a_hot_key_over_p_workers_costs_its_merging_worker_p_partials_per_window() {
+        let p = 4;
+        let m = merging_worker(0, flink_default_max_parallelism(p), p) as usize;
+        let step = |partial_cost: f64, action: &[f64]| {
+            let mut sim = Simulator::new(one_hot_key(p, partial_cost)).unwrap();
+            let ranges = sim.mask().ranges();
+            assert_eq!(ranges.len(), 1);
+            assert_eq!(ranges[0], 0..p as usize, "the key may go to every worker");
+            sim.step(action).unwrap()
+        };
+        // Spread evenly: each worker holds 250 records of the key, one partial per window, and worker m
+        // merges all P of them in each of the step's two windows (ending at 500 and 1000 ms):
+        // W_m = 250 + 2 · 4 · 10 = 330 units, every other W_i = 250. The stream's 1000 units at u = 0.7 over
+        // C₀ = 4 give d_i = 0.7 · W_i / 1000 · 4: 0.7 for the others, 0.924 for m.
+        let spread = step(10.0, &[1.0; 4]);
+        for (w, &busy) in spread.busy.iter().enumerate() {
+            let expected = if w == m { 924.0 } else { 700.0 };
+            assert!((busy - expected).abs() < 1e-6, "worker {w}: {:?}", spread.busy);
+        }
+        let mean = (3.0 * 700.0 + 924.0) / 4.0;
+        assert!((spread.transition.imbalance - (924.0 - mean) / mean).abs() < 1e-6);
+        // Without the merge's cost the spread key is perfectly balanced.
+        let free = step(0.0, &[1.0; 4]);
+        assert!(
+            free.busy.iter().all(|&b| (b - 700.0).abs() < 1e-6),
+            "{:?}",
+            free.busy
+        );
+        assert!(free.transition.imbalance < 1e-6);
+        // Kept on one worker other than m, the key is one partial per window: m merges 2 · 10 = 20 units.
+        let other = (m + 1) % p as usize;
+        let mut pinned = [0.0; 4];
+        pinned[other] = 1.0;
+        let kept = step(10.0, &pinned);
+        // The stream is back-pressured by `other` (d = 2.8), so busy ratios are θ · d with θ = 1/2.8.
+        assert!((kept.busy[other] - 1000.0).abs() < 1e-6, "{:?}", kept.busy);
+        assert!(
+            (kept.busy[m] - 1000.0 * 20.0 / 1000.0).abs() < 1e-6,
+            "{:?}",
+            kept.busy
+        );
+    }
+
+    #[test]
+    fn a_partitioner_that_never_splits_keys_has_no_merge_to_pay_for() {
+        let config = SimConfig {
+            capacity: capacity("partial_cost: 50"),
+            ..uniform(4, 2_000)
+        };
+        let router = config.router_config();
+        let mut hash = sas_router::build("hash", &router).unwrap();
+        assert!(!hash.splits_keys());
+        let mut sas = sas_router::build("saspartitioner", &router).unwrap();
+        let mut sim = Simulator::new(config.clone()).unwrap();
+        let hashed = sim.step_with_partitioner(hash.as_mut()).unwrap();
+        let free = SimConfig {
+            capacity: capacity("partial_cost: 0"),
+            ..config.clone()
+        };
+        let mut hash = sas_router::build("hash", &router).unwrap();
+        let unpriced = Simulator::new(free)
+            .unwrap()
+            .step_with_partitioner(hash.as_mut())
+            .unwrap();
+        assert_eq!(hashed.busy, unpriced.busy);
+        // A splitting partitioner pays for every key of every window, cold ones too: at 50 units a partial,
+        // the merges outweigh the records and the stream is back-pressured.
+        let mut sim = Simulator::new(config).unwrap();
+        sim.step_with_partitioner(sas.as_mut()).unwrap();
+        assert!(sim.last_throughput() < 0.5, "θ = {}", sim.last_throughput());
+    }
+
+    #[test]
+    fn the_worker_of_the_costly_key_is_busier_for_the_same_records() {
+        // Two equally frequent keys, each pinned to its own worker. Key 1's draw (0.5126) is below the
+        // share and key 0's (0.5493) is not, so key 1's records cost 4 units and key 0's one.
+        let config = |share: f64| SimConfig {
+            workers: 2,
+            keys: 2,
+            alpha: 0.0,
+            mask_alpha: Some(1.0),
+            hot_keys: 2,
+            hot_key_mode: HotKeyMode::Static,
+            true_hot_keys: 2,
+            spread_keys: 2,
+            records_per_step: 4_000,
+            utilisation: 0.4,
+            capacity: CapacityConfig {
+                partial_cost: Some(0.0),
+                key_cost: serde_norway::from_str(&format!("{{share: {share}, factor: 4}}")).unwrap(),
+                ..CapacityConfig::default()
+            },
+            seed: 3,
+            ..SimConfig::default()
+        };
+        let run = |share: f64| {
+            let mut sim = Simulator::new(config(share)).unwrap();
+            assert_eq!(sim.action_dim(), 4);
+            // Mask order: key 0 on workers 0, 1, then key 1 on workers 0, 1.
+            sim.step(&[1.0, 0.0, 0.0, 1.0]).unwrap()
+        };
+        // The records are about as many on both workers (uniform keys); only the busy time tells the
+        // costly key apart. Record units 1 : 4 of a stream of 2.5 units a record: d = 0.4 · (0.5/2.5 or
+        // 2/2.5) · 2.
+        let busy = run(0.53).busy;
+        assert!(busy[1] > 3.5 * busy[0], "{busy:?}");
+        assert!(
+            (busy[0] - 160.0).abs() < 10.0 && (busy[1] - 640.0).abs() < 40.0,
+            "{busy:?}"
+        );
+        let plain = run(0.0);
+        assert!(
+            (plain.busy[0] - plain.busy[1]).abs() < 0.05 * plain.busy[0],
+            "{:?}",
+            plain.busy
+        );
+    }
+
+    #[test]
+    fn a_capacity_change_slows_the_named_worker_from_its_step_on() {
+        let config = SimConfig {
+            capacity: capacity("changes: [{after_ms: 3000, factors: [1, 1, 0.5, 1]}]\npartial_cost: 0"),
+            ..uniform(4, 20_000)
+        };
+        let mut sim = Simulator::new(config).unwrap();
+        let ones = vec![1.0; sim.action_dim()];
+        let ratios: Vec<f64> = (0..6)
+            .map(|_| {
+                let busy = sim.step(&ones).unwrap().busy;
+                busy[2] / ((busy[0] + busy[1] + busy[3]) / 3.0)
+            })
+            .collect();
+        // Steps 0-2 start before 3000 ms; from step 3 worker 2 has half its capacity for the same stream.
+        for (step, r) in ratios.iter().enumerate() {
+            let expected = if step < 3 { 1.0 } else { 2.0 };
+            assert!((r - expected).abs() < 0.1, "step {step}: {ratios:?}");
+        }
+        assert_eq!(sim.capacities(), [1.0, 1.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn windows_close_in_the_step_they_end_in() {
+        // A step of one second charges 1000/slide windows, each of the pairs of its last window_ms.
+        let mut merges = Merges::new(&one_hot_key(4, 1.0));
+        for ts in 0..1000 {
+            merges.record(7, (ts % 4) as u32, ts);
+        }
+        // Records up to 999 ms close the window ending at 500 (4 pairs); the step closes the one at 1000.
+        assert_eq!(merges.take().iter().sum::<u64>(), 4);
+        merges.close_windows_until(1000);
+        let m = merging_worker(7, 128, 4) as usize;
+        let merged = merges.take();
+        assert_eq!(merged[m], 4);
+        assert_eq!(merged.iter().sum::<u64>(), 4);
+        // Next second: only worker 0. The window ending at 1500 still holds the others' records of
+        // [500, 1000); the one ending at 2000 holds worker 0 alone.
+        for ts in 1000..2000 {
+            merges.record(7, 0, ts);
+        }
+        merges.close_windows_until(2000);
+        assert_eq!(merges.take()[m], 4 + 1);
+        // Pairs no later window can hold are forgotten.
+        assert_eq!(merges.last_seen.len(), 1);
+        // A window that is no multiple of its slide ends off the slide's multiples: 1000/300 ms windows
+        // end at 100, 400, 700, 1000, ... ms.
+        let mut merges = Merges::new(&SimConfig {
+            slide_ms: 300,
+            ..one_hot_key(4, 1.0)
+        });
+        merges.record(7, 0, 50);
+        merges.record(7, 1, 150);
+        merges.close_windows_until(399);
+        // [-900, 100) holds worker 0's record; nothing else ended.
+        assert_eq!(merges.take().iter().sum::<u64>(), 1);
+        merges.close_windows_until(400);
+        // [-600, 400) holds both.
+        assert_eq!(merges.take().iter().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn the_merge_is_keyed_as_flink_keys_it() {
+        // `computeDefaultMaxParallelism`: at least 128, the power of two above 1.5 P, at most 32768.
+        let max_p: Vec<u32> = [1, 16, 85, 86, 1000, 30_000]
+            .iter()
+            .map(|&p| flink_default_max_parallelism(p))
+            .collect();
+        assert_eq!(max_p, [128, 128, 128, 256, 2048, 32_768]);
+        // With max parallelism = parallelism, a key's subtask is its key group: the router core's
+        // per-worker keys (checked against Flink's own `UniformKeyExtractor` vectors) land on their worker.
+        let table = sas_router::key_groups::WorkerKeyTable::new(8);
+        for (w, &k) in table.keys().iter().enumerate() {
+            assert_eq!(merging_worker(k as u64, 8, 8) as usize, w);
+        }
+        // Every merging worker takes a share of the keys.
+        let mut per_worker = [0u32; 16];
+        for key in 0..16_000u64 {
+            per_worker[merging_worker(key, 128, 16) as usize] += 1;
+        }
+        assert!(
+            per_worker.iter().all(|&n| (800..1200).contains(&n)),
+            "{per_worker:?}"
+        );
     }
 }

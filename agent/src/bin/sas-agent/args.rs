@@ -505,9 +505,10 @@ pub(crate) struct CollectSimArgs {
     /// Steps per logical episode (the last one is marked truncated).
     #[arg(long, default_value_t = 128)]
     pub(crate) episode_length: u64,
-    /// Records routed per step (one second of event time).
-    #[arg(long, default_value_t = SimConfig::default().records_per_step)]
-    pub(crate) records_per_step: u64,
+    /// Records routed per step (one second of event time) [default: the params' `workload.rate` with
+    /// --params, else the simulator's default]
+    #[arg(long)]
+    pub(crate) records_per_step: Option<u64>,
     /// Print a JSON summary instead of text.
     #[arg(long)]
     pub(crate) json: bool,

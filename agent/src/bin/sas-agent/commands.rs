@@ -245,7 +245,9 @@ pub(crate) fn mask(args: MaskArgs) -> anyhow::Result<()> {
 
 pub(crate) fn collect_sim(args: CollectSimArgs) -> anyhow::Result<()> {
     let mut sim = world(&args.world, args.seed, args.steps)?;
-    sim.records_per_step = args.records_per_step;
+    if let Some(records) = args.records_per_step {
+        sim.records_per_step = records;
+    }
     sim.episode_length = args.episode_length;
     let config = CollectConfig {
         sim,

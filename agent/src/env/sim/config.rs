@@ -3,13 +3,22 @@
 use crate::env::features::{FeatureError, InitialPerf};
 use sas_router::ConfigError;
 use sas_router::hot_keys::OnlineHotKeyConfig;
-use sas_router::params::Params;
+use sas_router::limits::MAX_CAPACITY_CHANGES;
+use sas_router::params::{CapacityConfig, Params, Task, key_cost_draw};
 use sas_router::partitioner::{HotKeyMode, RouterConfig, SasPartitioner};
 use sas_router::workload::WorkloadConfig;
 #[cfg(test)]
 use sas_router::workload::ZipfPhase;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// Simulated time of one step, ms: a step routes one second of event time, and the simulator takes it
+/// for one second of the job's wall-clock time too (the stream keeps up with its event-time rate).
+pub const STEP_MS: u64 = 1000;
+
+/// The task whose merge cost a world charges when `capacity.partial_cost` is not given: the default
+/// benchmark's (a world read from params has its job's cost, [`SimConfig::from_params`]).
+pub const DEFAULT_TASK: Task = Task::Wordcount;
 
 /// Everything the simulator needs; one seed drives the capacities, the stream and the router.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,13 +58,30 @@ pub struct SimConfig {
     pub mask_shares: Vec<f64>,
     /// Worker capacities are drawn uniformly from `[1 − s, 1 + s]`, `s` in `[0, 1)`. Default 0.
     pub capacity_spread: f64,
-    /// Fixed capacity multipliers, one per worker, on top of the draw (the job params'
-    /// `capacity.factors`). Default empty: all 1.
-    pub capacity_factors: Vec<f64>,
-    /// Records routed per step; one step is one second of event time. Default 20 000.
+    /// What the workers' capacity is charged, in the job params' own type (`capacity:` of a params
+    /// file), so a params file means the same world here and in the Flink job:
+    /// * `factors`: fixed multipliers, one per worker, on top of the draw (empty = all 1);
+    /// * `changes`: from `after_ms` of simulated time on, each change's factors replace them (step `s`
+    ///   starts at `s ×` [`STEP_MS`] ms; the job counts wall-clock time after a worker's first record);
+    /// * `key_cost`: a record of a key whose [`key_cost_draw`] is below `share` costs `factor` units;
+    /// * `partial_cost`: units one (key, worker) partial costs the worker that merges the key, at
+    ///   each window's end; none = [`DEFAULT_TASK`]'s calibrated cost ([`SimConfig::partial_cost`]).
+    ///
+    /// `units_per_second` plays no part: the load's level is [`SimConfig::utilisation`]. Default: all
+    /// workers equal, every key one unit, the default task's partial cost.
+    pub capacity: CapacityConfig,
+    /// Length of the job's aggregation windows, ms of event time (`window_ms` of params): each window's
+    /// partials are merged once. Default: the router's, 1000.
+    pub window_ms: u64,
+    /// Slide of the windows, ms (`slide_ms` of params): a window ends every `slide_ms`. Default: the
+    /// router's, 250.
+    pub slide_ms: u64,
+    /// Records routed per step; one step is one second of event time (the job's `workload.rate`).
+    /// Default 20 000.
     pub records_per_step: u64,
-    /// Busy ratio of every worker when each one's load is proportional to its capacity, in `(0, 1]`.
-    /// Default 0.7.
+    /// The load's level: every worker's busy ratio when the records' own work (their key costs) is
+    /// spread in proportion to the workers' capacities at step 0, in `(0, 1]`. The stream's rate stays
+    /// at that level when capacities change later, and merges come on top of it. Default 0.7.
     pub utilisation: f64,
     /// When set, every logical episode draws its utilisation uniformly from `[utilisation,
     /// utilisation_max]` (at most 1.5; above 1 the stream is back-pressured), so a policy sees the loads
@@ -90,7 +116,9 @@ impl Default for SimConfig {
             mask_alpha: None,
             mask_shares: router.hot_keys.shares,
             capacity_spread: 0.0,
-            capacity_factors: Vec::new(),
+            capacity: CapacityConfig::default(),
+            window_ms: router.window_ms,
+            slide_ms: router.slide_ms,
             records_per_step: 20_000,
             utilisation: 0.7,
             utilisation_max: None,
@@ -215,22 +243,7 @@ impl SimConfig {
                 "must be in [0, 1)",
             ));
         }
-        if !self.capacity_factors.is_empty() && self.capacity_factors.len() != self.workers as usize {
-            return Err(invalid(
-                "capacity_factors",
-                format!("{} values", self.capacity_factors.len()),
-                "must be empty or one per worker",
-            ));
-        }
-        for (i, &f) in self.capacity_factors.iter().enumerate() {
-            if !(f.is_finite() && f > 0.0) {
-                return Err(invalid(
-                    format!("capacity_factors[{i}]"),
-                    f,
-                    "must be finite and > 0",
-                ));
-            }
-        }
+        self.validate_capacity()?;
         if self.records_per_step == 0 {
             return Err(invalid("records_per_step", 0, "must be > 0"));
         }
@@ -251,6 +264,67 @@ impl SimConfig {
         if self.workload.is_some() {
             // Cheap: no permutation drawn, no key file read past its first line.
             self.workload_config(self.alpha).validate()?;
+        }
+        Ok(())
+    }
+
+    /// The rules `Params::validate` applies to `capacity:`, under the same keys; `units_per_second` is
+    /// not used here and not checked.
+    fn validate_capacity(&self) -> Result<(), SimError> {
+        let c = &self.capacity;
+        let workers = self.workers as usize;
+        let check_factors = |key: String, factors: &[f64]| {
+            if factors.len() != workers {
+                return Err(invalid(
+                    key,
+                    format!("{} values", factors.len()),
+                    "needs one factor per worker",
+                ));
+            }
+            match factors.iter().position(|f| !(f.is_finite() && *f > 0.0)) {
+                Some(w) => Err(invalid(
+                    format!("{key}[{w}]"),
+                    factors[w],
+                    "must be finite and > 0",
+                )),
+                None => Ok(()),
+            }
+        };
+        if !c.factors.is_empty() {
+            check_factors("capacity.factors".into(), &c.factors)?;
+        }
+        if c.changes.len() > MAX_CAPACITY_CHANGES {
+            return Err(invalid(
+                "capacity.changes",
+                format!("{} changes", c.changes.len()),
+                "must be at most `limits::MAX_CAPACITY_CHANGES`",
+            ));
+        }
+        for (i, change) in c.changes.iter().enumerate() {
+            check_factors(format!("capacity.changes[{i}].factors"), &change.factors)?;
+            if i > 0 && change.after_ms <= c.changes[i - 1].after_ms {
+                return Err(invalid(
+                    format!("capacity.changes[{i}].after_ms"),
+                    change.after_ms,
+                    "changes must be in increasing order of after_ms",
+                ));
+            }
+        }
+        let k = &c.key_cost;
+        if !(0.0..=1.0).contains(&k.share) {
+            return Err(invalid("capacity.key_cost.share", k.share, "must be in [0, 1]"));
+        }
+        if !(k.factor.is_finite() && k.factor >= 1.0) {
+            return Err(invalid(
+                "capacity.key_cost.factor",
+                k.factor,
+                "must be finite and >= 1",
+            ));
+        }
+        if let Some(cost) = c.partial_cost
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(invalid("capacity.partial_cost", cost, "must be finite and >= 0"));
         }
         Ok(())
     }
@@ -304,9 +378,11 @@ impl SimConfig {
         Ok(())
     }
 
-    /// The simulated world of a job's params over `steps` steps: its workers, stream, hot keys (so the
-    /// same mask, the same action layout, and the same detection) and capacity factors; the rest keeps
-    /// its defaults. A policy trained here can be served to that job.
+    /// The simulated world of a job's params over `steps` steps: its workers, stream and event-time rate
+    /// (one step is one second of it, `workload.rate` records), hot keys (so the same mask, the same
+    /// action layout, and the same detection), windows, and what its workers are charged (the
+    /// `capacity:` section: factors, changes, key costs, and the partial cost the job view resolves);
+    /// the rest keeps its defaults. A policy trained here can be served to that job.
     ///
     /// An unshuffled `zipf` stream is generated as the simulator's own, and an unshuffled
     /// `zipf-sequence` whose phases share a key count becomes `alpha_shift`s cycling through its phases,
@@ -335,6 +411,8 @@ impl SimConfig {
             _ => (w.alpha, w.keys, Vec::new(), Some(params.workload_config())),
         };
         let hot = &params.router.hot_keys;
+        // The values the Flink job reads, where the job view resolves a default.
+        let job = params.job_view();
         let config = Self {
             workers: params.workers,
             keys,
@@ -348,7 +426,13 @@ impl SimConfig {
             spread_keys: hot.spread_keys,
             mask_alpha: Some(hot.alpha),
             mask_shares: hot.shares.clone(),
-            capacity_factors: params.capacity.factors.clone(),
+            capacity: CapacityConfig {
+                partial_cost: Some(job.partial_cost),
+                ..params.capacity.clone()
+            },
+            window_ms: job.window_ms,
+            slide_ms: job.slide_ms,
+            records_per_step: job.workload_rate,
             seed: params.seed,
             ..Self::default()
         };
@@ -378,6 +462,8 @@ impl SimConfig {
             workers: self.workers,
             seed: self.seed,
             num_keys: self.keys,
+            window_ms: self.window_ms,
+            slide_ms: self.slide_ms,
             ..RouterConfig::default()
         };
         router.hot_keys.count = self.hot_keys;
@@ -412,10 +498,18 @@ impl SimConfig {
             .map_or(self.alpha, |(_, a)| a)
     }
 
-    /// Worker `w`'s capacity multiplier at `step`: its `capacity_factors` entry times any `slow_worker`
-    /// scenario in force (1 when none applies).
-    pub fn slowdown_at(&self, w: usize, step: u64) -> f64 {
-        let fixed = self.capacity_factors.get(w).copied().unwrap_or(1.0);
+    /// Worker `w`'s capacity multiplier at `step`: its `capacity.factors` entry, or that of the last
+    /// `capacity.changes` entry whose `after_ms` the step's start (`step ×` [`STEP_MS`]) has reached, times
+    /// any `slow_worker` scenario in force (1 when none applies).
+    pub fn capacity_factor_at(&self, w: usize, step: u64) -> f64 {
+        let now_ms = step.saturating_mul(STEP_MS);
+        let c = &self.capacity;
+        let factors = c
+            .changes
+            .iter()
+            .rfind(|change| change.after_ms <= now_ms)
+            .map_or(&c.factors, |change| &change.factors);
+        let fixed = factors.get(w).copied().unwrap_or(1.0);
         fixed
             * self
                 .scenarios
@@ -429,6 +523,91 @@ impl SimConfig {
                     _ => None,
                 })
                 .product::<f64>()
+    }
+
+    /// Units one (key, worker) partial costs the worker that merges the key: `capacity.partial_cost`, or
+    /// [`DEFAULT_TASK`]'s calibrated cost.
+    pub fn partial_cost(&self) -> f64 {
+        self.capacity.partial_cost.unwrap_or(DEFAULT_TASK.partial_cost())
+    }
+
+    /// Units one record of `key` costs its worker (`capacity.key_cost`): the Flink job's `KeyCost.units`,
+    /// through the router core's [`key_cost_draw`].
+    #[inline]
+    pub fn record_units(&self, key: u64) -> f64 {
+        let k = &self.capacity.key_cost;
+        if k.share > 0.0 && key_cost_draw(key) < k.share {
+            k.factor
+        } else {
+            1.0
+        }
+    }
+
+    /// One line saying what world this is: workers and their capacities over time, what records and
+    /// partials cost, the windows, the stream and the load.
+    pub fn describe(&self) -> String {
+        let c = &self.capacity;
+        let factors = |f: &[f64]| {
+            if f.is_empty() {
+                return format!("1×{}", self.workers);
+            }
+            // Runs of equal factors: `1×12 0.5×4`.
+            let mut runs: Vec<(f64, usize)> = Vec::new();
+            for &x in f {
+                match runs.last_mut() {
+                    Some((v, n)) if *v == x => *n += 1,
+                    _ => runs.push((x, 1)),
+                }
+            }
+            runs.iter()
+                .map(|(v, n)| format!("{v}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut capacity = factors(&c.factors);
+        if self.capacity_spread > 0.0 {
+            capacity.push_str(&format!(" (each × U[1 ± {}])", self.capacity_spread));
+        }
+        for change in &c.changes {
+            capacity.push_str(&format!(
+                ", from {} ms (step {}) {}",
+                change.after_ms,
+                change.after_ms.div_ceil(STEP_MS),
+                factors(&change.factors)
+            ));
+        }
+        let slow = self
+            .scenarios
+            .iter()
+            .filter(|s| matches!(s, Scenario::SlowWorker { .. }))
+            .count();
+        if slow > 0 {
+            capacity.push_str(&format!(", {slow} slow_worker scenario(s)"));
+        }
+        let key_cost = if c.key_cost.share > 0.0 && c.key_cost.factor != 1.0 {
+            format!(
+                "{} of keys {} units, the rest 1",
+                c.key_cost.share, c.key_cost.factor
+            )
+        } else {
+            "1 unit every key".to_string()
+        };
+        let stream = match &self.workload {
+            Some(w) => format!("`{}` stream", w.kind),
+            None => format!("Zipf({}) over {} keys", self.alpha, self.keys),
+        };
+        format!(
+            "world: {} workers, capacity {capacity}; record cost {key_cost}; partial cost {} units \
+             (merged by the key's Flink subtask, windows {}/{} ms); {stream}, {} records/step; \
+             utilisation {}{}",
+            self.workers,
+            self.partial_cost(),
+            self.window_ms,
+            self.slide_ms,
+            self.records_per_step,
+            self.utilisation,
+            self.utilisation_max.map_or(String::new(), |m| format!("..{m}")),
+        )
     }
 
     /// The stream: [`SimConfig::workload`] when set, else the generated one at Zipf exponent `alpha`.
@@ -482,8 +661,8 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.alpha_at(9), 1.5);
         assert_eq!(c.alpha_at(10), 1.0);
-        assert_eq!(c.slowdown_at(2, 2), 1.0);
-        assert_eq!(c.slowdown_at(2, 3), 0.5);
+        assert_eq!(c.capacity_factor_at(2, 2), 1.0);
+        assert_eq!(c.capacity_factor_at(2, 3), 0.5);
         assert_eq!(c.workload_config(1.0).kind, "zipf-drifting-key");
     }
 
@@ -551,29 +730,73 @@ mod tests {
         assert!(Scenario::alpha_cycle(1.5, &[], 10, 45).is_empty());
     }
 
+    fn capacity(yaml: &str) -> CapacityConfig {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
     #[test]
-    fn capacity_factors_and_utilisation_max_are_checked() {
-        let bad = |c: SimConfig| c.validate().unwrap_err().to_string();
-        let e = bad(SimConfig {
-            workers: 4,
-            capacity_factors: vec![1.0, 0.5],
-            ..SimConfig::default()
-        });
-        assert!(e.contains("`capacity_factors`"), "{e}");
-        let e = bad(SimConfig {
-            workers: 2,
-            capacity_factors: vec![1.0, f64::NAN],
-            ..SimConfig::default()
-        });
-        assert!(e.contains("`capacity_factors[1]`"), "{e}");
-        let e = bad(SimConfig {
+    fn capacity_and_utilisation_max_are_checked_under_the_params_keys() {
+        let bad = |workers: u32, yaml: &str| {
+            SimConfig {
+                workers,
+                capacity: capacity(yaml),
+                ..SimConfig::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string()
+        };
+        for (workers, yaml, key) in [
+            (4, "factors: [1, 0.5]", "`capacity.factors`"),
+            (2, "factors: [1, .nan]", "`capacity.factors[1]`"),
+            (
+                2,
+                "changes: [{after_ms: 5, factors: [1]}]",
+                "`capacity.changes[0].factors`",
+            ),
+            (
+                2,
+                "changes: [{after_ms: 5, factors: [1, 1]}, {after_ms: 5, factors: [1, 0.5]}]",
+                "`capacity.changes[1].after_ms`",
+            ),
+            (
+                2,
+                "changes: [{after_ms: 5, factors: [0, 1]}]",
+                "`capacity.changes[0].factors[0]`",
+            ),
+            (2, "key_cost: {share: 1.5}", "`capacity.key_cost.share`"),
+            (
+                2,
+                "key_cost: {share: 0.5, factor: 0.5}",
+                "`capacity.key_cost.factor`",
+            ),
+            (2, "partial_cost: -1", "`capacity.partial_cost`"),
+        ] {
+            let e = bad(workers, yaml);
+            assert!(e.contains(key), "{yaml}: {e}");
+            // The job refuses the same section.
+            let params = format!(
+                "task: wordcount\npartitioner: hash\nworkers: {workers}\nrecords: 1\ncapacity: {{{yaml}}}\n"
+            );
+            assert!(Params::parse(&params, "t").is_err(), "the job takes {yaml}");
+        }
+        let e = SimConfig {
             utilisation_max: Some(0.5),
             ..SimConfig::default()
-        });
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`utilisation_max`"), "{e}");
+    }
+
+    #[test]
+    fn capacity_factors_follow_changes_and_slow_workers_by_step() {
         let c = SimConfig {
             workers: 2,
-            capacity_factors: vec![1.0, 0.5],
+            capacity: capacity(
+                "factors: [1, 0.5]\nchanges: [{after_ms: 2500, factors: [0.25, 1]}, {after_ms: 4000, factors: [1, 2]}]",
+            ),
             scenarios: vec![Scenario::SlowWorker {
                 worker: 1,
                 factor: 0.5,
@@ -581,10 +804,35 @@ mod tests {
             }],
             ..SimConfig::default()
         };
-        assert_eq!(
-            (c.slowdown_at(0, 5), c.slowdown_at(1, 0), c.slowdown_at(1, 3)),
-            (1.0, 0.5, 0.25)
+        c.validate().unwrap();
+        let at = |w| (0..6).map(|s| c.capacity_factor_at(w, s)).collect::<Vec<f64>>();
+        // Step s starts at s · 1000 ms: the change after 2500 ms holds from step 3.
+        assert_eq!(at(0), [1.0, 1.0, 1.0, 0.25, 1.0, 1.0]);
+        assert_eq!(at(1), [0.5, 0.5, 0.5, 0.5, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn record_units_are_the_jobs_key_costs() {
+        let c = SimConfig {
+            capacity: capacity("key_cost: {share: 0.25, factor: 4}"),
+            ..SimConfig::default()
+        };
+        let costly: Vec<u64> = (0..10_000u64).filter(|&k| c.record_units(k) == 4.0).collect();
+        assert!(
+            (2_300..2_700).contains(&costly.len()),
+            "{} costly keys",
+            costly.len()
         );
+        assert!((0..10_000u64).all(|k| [1.0, 4.0].contains(&c.record_units(k))));
+        // The draw is the router core's (and the Flink job's `KeyCost.draw`): 0.2849 < 0.25 is false.
+        assert_eq!(c.record_units(42), 1.0);
+        assert_eq!(c.record_units(0), 1.0);
+        let every = SimConfig {
+            capacity: capacity("key_cost: {share: 1, factor: 3}"),
+            ..SimConfig::default()
+        };
+        assert_eq!(every.record_units(42), 3.0);
+        assert_eq!(SimConfig::default().record_units(42), 1.0);
     }
 
     fn job_params(extra: &str) -> Params {
@@ -606,12 +854,72 @@ mod tests {
             (c.workers, c.keys, c.alpha, c.hot_keys, c.seed),
             (16, 5000, 1.2, 8, 7)
         );
-        assert_eq!(c.capacity_factors[12], 0.5);
+        assert_eq!(c.capacity.factors[12], 0.5);
         let job = SasPartitioner::new(&params.router_config()).unwrap();
         let sim = SasPartitioner::new(&c.router_config()).unwrap();
         assert_eq!(sim.mask(), job.mask());
         // The spread key may go to every worker.
         assert_eq!(sim.mask().ranges()[0], 0..16);
+    }
+
+    /// A scenario file means the same world here and in the Flink job: the job view's capacities over
+    /// time, key costs, partial cost, windows and event-time rate.
+    #[test]
+    fn the_world_of_a_job_charges_what_the_job_charges() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../params/scenarios");
+        for name in ["heterogeneous", "slowing-worker", "key-cost"] {
+            let params = Params::load(&dir.join(format!("{name}.yaml"))).unwrap();
+            let job = params.job_view();
+            let c = SimConfig::from_params(&params, 100).unwrap();
+            let base = params.capacity.units_per_second;
+            // The job's capacity of each worker, at the start and after each change, in units per second.
+            for w in 0..c.workers as usize {
+                assert_eq!(
+                    base * c.capacity_factor_at(w, 0),
+                    job.capacity[w],
+                    "{name}: worker {w}"
+                );
+                for (at, after) in job.capacity_changes_after_ms.iter().zip(&job.capacity_changes) {
+                    let step = at.div_ceil(STEP_MS);
+                    assert_eq!(
+                        base * c.capacity_factor_at(w, step),
+                        after[w],
+                        "{name}: worker {w}"
+                    );
+                    assert_eq!(
+                        base * c.capacity_factor_at(w, step - 1),
+                        job.capacity[w],
+                        "{name}: worker {w} before the change"
+                    );
+                }
+            }
+            assert_eq!(
+                (c.capacity.key_cost.share, c.capacity.key_cost.factor),
+                (job.key_cost_share, job.key_cost_factor),
+                "{name}: key cost"
+            );
+            assert_eq!(c.partial_cost(), job.partial_cost, "{name}: partial cost");
+            assert_eq!(
+                (c.window_ms, c.slide_ms, c.records_per_step),
+                (job.window_ms, job.slide_ms, job.workload_rate),
+                "{name}: windows and event-time rate"
+            );
+            assert_eq!(
+                (c.router_config().window_ms, c.router_config().slide_ms),
+                (job.window_ms, job.slide_ms)
+            );
+        }
+        // The partial cost the job view resolves: the task's calibrated one, or the params' own.
+        let tdigest = Params::parse(
+            "task: tdigest\npartitioner: saspartitioner\nworkers: 4\nrecords: 1\n",
+            "t",
+        )
+        .unwrap();
+        let c = SimConfig::from_params(&tdigest, 10).unwrap();
+        assert_eq!(c.partial_cost(), Task::Tdigest.partial_cost());
+        let own = job_params("capacity: {partial_cost: 0.5}\n");
+        assert_eq!(SimConfig::from_params(&own, 10).unwrap().partial_cost(), 0.5);
+        assert_eq!(SimConfig::default().partial_cost(), DEFAULT_TASK.partial_cost());
     }
 
     /// Issue #14 item 4: a job's mask may come from measured shares; the simulator draws the same one.
