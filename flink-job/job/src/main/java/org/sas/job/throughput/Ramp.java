@@ -181,11 +181,17 @@ public final class Ramp {
         }
     }
 
-    /** A ramp stage after a probe: down by the share processed, or up by fineFactor, until bracketed. */
+    /**
+     * A ramp stage after a probe: down by the share processed, or up by fineFactor, until bracketed. A
+     * stage that fails before any was sustained does not bound the search: it may fail for the probe's
+     * aftermath rather than its rate (a partitioner that learns from busy time reads the overload for a
+     * few intervals after the queues drained), so the bracket's failed end stays the probe until a stage
+     * above a sustained one fails.
+     */
     private void afterProbedRamp(StageResult r) {
         if (r.sustained()) {
             lo = r;
-        } else if (hi == null || r.targetRate() < hi.targetRate()) {
+        } else if (lo != null && (hi == null || r.targetRate() < hi.targetRate())) {
             hi = r;
         }
         if (lo != null && hi != null && hi.targetRate() > lo.targetRate()) {

@@ -278,8 +278,30 @@ class RampTest {
         assertTrue(ramp.maxRate() >= 5000 / 1.03 * 0.99 - 1e-6 && ramp.maxRate() <= 5000 / 0.95,
                 "found " + ramp.maxRate());
         assertTrue(stages.size() <= 10, stages.toString());
-        // From 5000 (below what the probe achieved) the bracket is bisected, not climbed in steps.
-        assertEquals(Math.sqrt(5000 * 10_000), stages.get(3).targetRate(), 1e-6);
+        // From 5000 (below what the probe achieved) the bracket is bisected, not climbed in steps, up to
+        // the probe: the failure at 10 000 came before any stage was sustained and bounds nothing.
+        assertEquals(Math.sqrt(5000 * 1.3 * C), stages.get(3).targetRate(), 1e-6);
+    }
+
+    @Test
+    void aFailureInTheProbesAftermathDoesNotCapTheSearch() {
+        // As busy-feedback after the overload: its busy-time estimates read the probe for a few
+        // intervals, so the first stage after it fails at a rate the job keeps up with later (max 6900).
+        double max = 6900;
+        int[] stage = {0};
+        Function<Double, Measured> job = target -> {
+            stage[0]++;
+            if (stage[0] == 1) {
+                return new Measured(1800, 0.9, 0.9); // the probe, collapsed
+            }
+            if (stage[0] == 2) {
+                return new Measured(target, 0.0, 0.91); // still recovering
+            }
+            return jobWithMax(max).apply(target);
+        };
+        Ramp ramp = new Ramp(RampSettings.FAST, C);
+        run(ramp, job);
+        assertTrue(ramp.maxRate() >= max / 1.03 * 0.99 - 1e-6, "found " + ramp.maxRate() + " for " + max);
     }
 
     @Test
