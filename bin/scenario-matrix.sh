@@ -9,8 +9,8 @@
 #                               [--policy-steps N | --checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]
 #   --scenarios     default: every file in params/scenarios/, those of DEFAULT_SCENARIOS below first, in
 #                   that order
-#   --partitioners  default: DEFAULT_PARTITIONERS below, chosen so the full default matrix fits in 2 hours
-#                   on this 2-core machine
+#   --partitioners  default: DEFAULT_PARTITIONERS below (the full default matrix, 210 runs, takes about
+#                   3 h on a 2-core machine: docs/results.md "Fast ramp against the default ramp")
 #   --repeats       runs per scenario and partitioner (default 3)
 #   --out           default results/matrix-<timestamp>. A rerun with the same --out resumes: every
 #                   (scenario, partitioner, repeat) already in its matrix.csv is skipped
