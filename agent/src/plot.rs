@@ -99,6 +99,58 @@ pub(crate) fn read_csv(path: &Path) -> Result<String, PlotCsvError> {
     })
 }
 
+/// The data rows of the CSV `text` read from `path`, as (1-based line, trimmed cells), blank lines
+/// skipped, once its first non-blank line is the header `columns` and every row has one cell per column.
+pub(crate) fn csv_rows<'t>(
+    path: &Path,
+    text: &'t str,
+    columns: &[&str],
+) -> Result<Vec<(usize, Vec<&'t str>)>, PlotCsvError> {
+    let header = columns.join(",");
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    match lines.next() {
+        Some((_, line)) if line.trim() == header => {}
+        other => {
+            return Err(PlotCsvError::format(
+                path,
+                other.map_or(1, |(i, _)| i + 1),
+                format!("expected the header `{header}`, got {:?}", other.map(|(_, l)| l)),
+            ));
+        }
+    }
+    lines
+        .map(|(i, line)| {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cells.len() != columns.len() {
+                return Err(PlotCsvError::format(
+                    path,
+                    i + 1,
+                    format!("{} cells, expected {}", cells.len(), columns.len()),
+                ));
+            }
+            Ok((i + 1, cells))
+        })
+        .collect()
+}
+
+/// The numbers of `cells` (line `line` of `path`), one per column name of `names`; NaN for an empty cell.
+pub(crate) fn csv_numbers<const N: usize>(
+    path: &Path,
+    line: usize,
+    cells: &[&str],
+    names: &[&str],
+) -> Result<[f64; N], PlotCsvError> {
+    let mut numbers = [f64::NAN; N];
+    for (n, (cell, name)) in numbers.iter_mut().zip(cells.iter().zip(names)) {
+        if !cell.is_empty() {
+            *n = cell.parse().map_err(|_| {
+                PlotCsvError::format(path, line, format!("`{name}` = {cell:?} is not a number"))
+            })?;
+        }
+    }
+    Ok(numbers)
+}
+
 // The font ships with the crate (DejaVu Sans, Bitstream Vera licence in assets/), so charts have text on a
 // machine without fonts.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");

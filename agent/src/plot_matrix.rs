@@ -85,31 +85,9 @@ pub struct MatrixCell {
 pub fn read_matrix(path: &Path) -> Result<Vec<MatrixRow>, PlotCsvError> {
     let text = plot::read_csv(path)?;
     let format = |line: usize, message: String| PlotCsvError::format(path, line, message);
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    match lines.next() {
-        Some((_, header)) if header.trim() == COLUMNS.join(",") => {}
-        other => {
-            return Err(format(
-                other.map_or(1, |(i, _)| i + 1),
-                format!(
-                    "expected the header `{}`, got {:?}",
-                    COLUMNS.join(","),
-                    other.map(|(_, l)| l)
-                ),
-            ));
-        }
-    }
     let mut rows: Vec<MatrixRow> = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (i, line) in lines {
-        let line_no = i + 1;
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != COLUMNS.len() {
-            return Err(format(
-                line_no,
-                format!("{} cells, expected {}", cells.len(), COLUMNS.len()),
-            ));
-        }
+    for (line_no, cells) in plot::csv_rows(path, &text, &COLUMNS)? {
         if cells[0].is_empty() || cells[1].is_empty() {
             return Err(format(line_no, "empty `scenario` or `partitioner`".into()));
         }
@@ -119,14 +97,7 @@ pub fn read_matrix(path: &Path) -> Result<Vec<MatrixRow>, PlotCsvError> {
                 format!("`repeat` = {:?} is not a positive integer", cells[2]),
             )
         })?;
-        let mut numbers = [f64::NAN; 7];
-        for (n, (cell, name)) in numbers.iter_mut().zip(cells[3..].iter().zip(&COLUMNS[3..])) {
-            if !cell.is_empty() {
-                *n = cell
-                    .parse()
-                    .map_err(|_| format(line_no, format!("`{name}` = {cell:?} is not a number")))?;
-            }
-        }
+        let numbers: [f64; 7] = plot::csv_numbers(path, line_no, &cells[3..], &COLUMNS[3..])?;
         let key = (cells[0].to_string(), cells[1].to_string(), repeat);
         if let Some(first) = seen.insert(key, line_no) {
             return Err(format(
@@ -523,33 +494,33 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_line() {
-        let (_dir, csv) = matrix_file(&MATRIX.replace("11600", "fast"));
-        let e = read_matrix(&csv).unwrap_err().to_string();
-        assert!(e.contains("matrix.csv:8") && e.contains("`max_rate`"), "{e}");
-
-        std::fs::write(&csv, MATRIX.replace("equal,hash,3,", "equal,hash,")).unwrap();
-        let e = read_matrix(&csv).unwrap_err().to_string();
-        assert!(
-            e.contains("matrix.csv:4") && e.contains("9 cells, expected 10"),
-            "{e}"
+        let (_dir, csv) = matrix_file(MATRIX);
+        // The error reading `text` as matrix.csv names `at` (file:line) and says `what`.
+        let error_of = |text: &str, at: &str, what: &str| {
+            std::fs::write(&csv, text).unwrap();
+            let e = read_matrix(&csv).unwrap_err().to_string();
+            assert!(e.contains(at) && e.contains(what), "{e}");
+        };
+        error_of(&MATRIX.replace("11600", "fast"), "matrix.csv:8", "`max_rate`");
+        error_of(
+            &MATRIX.replace("equal,hash,3,", "equal,hash,"),
+            "matrix.csv:4",
+            "9 cells, expected 10",
         );
-
-        std::fs::write(&csv, MATRIX.replace("equal,hash,3,", "equal,hash,0,")).unwrap();
-        let e = read_matrix(&csv).unwrap_err().to_string();
-        assert!(e.contains("matrix.csv:4") && e.contains("`repeat`"), "{e}");
-
-        std::fs::write(&csv, MATRIX.replace("equal,hash,3,", "equal,hash,1,")).unwrap();
-        let e = read_matrix(&csv).unwrap_err().to_string();
-        assert!(
-            e.contains("matrix.csv:4") && e.contains("already on line 2"),
-            "{e}"
+        error_of(
+            &MATRIX.replace("equal,hash,3,", "equal,hash,0,"),
+            "matrix.csv:4",
+            "`repeat`",
         );
-
-        std::fs::write(&csv, "partitioner,max_rate\nhash,1\n").unwrap();
-        let e = read_matrix(&csv).unwrap_err().to_string();
-        assert!(
-            e.contains("matrix.csv:1") && e.contains("expected the header"),
-            "{e}"
+        error_of(
+            &MATRIX.replace("equal,hash,3,", "equal,hash,1,"),
+            "matrix.csv:4",
+            "already on line 2",
+        );
+        error_of(
+            "partitioner,max_rate\nhash,1\n",
+            "matrix.csv:1",
+            "expected the header",
         );
 
         std::fs::write(&csv, format!("{}\n", COLUMNS.join(","))).unwrap();

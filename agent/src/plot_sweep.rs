@@ -43,39 +43,11 @@ pub struct SweepRow {
 /// that is not a number.
 pub fn read_summary(path: &Path) -> Result<Vec<SweepRow>, PlotCsvError> {
     let text = plot::read_csv(path)?;
-    let format = |line: usize, message: String| PlotCsvError::format(path, line, message);
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    match lines.next() {
-        Some((_, header)) if header.trim() == COLUMNS.join(",") => {}
-        other => {
-            return Err(format(
-                1,
-                format!(
-                    "expected the header `{}`, got {:?}",
-                    COLUMNS.join(","),
-                    other.map(|(_, l)| l)
-                ),
-            ));
-        }
-    }
-    lines
-        .map(|(i, line)| {
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            if cells.len() != COLUMNS.len() {
-                return Err(format(
-                    i + 1,
-                    format!("{} cells, expected {}", cells.len(), COLUMNS.len()),
-                ));
-            }
-            let mut numbers = [f64::NAN; 6];
-            for (n, (cell, name)) in numbers.iter_mut().zip(cells[1..].iter().zip(&COLUMNS[1..])) {
-                if !cell.is_empty() {
-                    *n = cell
-                        .parse()
-                        .map_err(|_| format(i + 1, format!("`{name}` = {cell:?} is not a number")))?;
-                }
-            }
-            let [max_rate, p50_ms, p99_ms, imbalance, nmad, hot_fragmentation] = numbers;
+    plot::csv_rows(path, &text, &COLUMNS)?
+        .into_iter()
+        .map(|(line, cells)| {
+            let [max_rate, p50_ms, p99_ms, imbalance, nmad, hot_fragmentation] =
+                plot::csv_numbers(path, line, &cells[1..], &COLUMNS[1..])?;
             Ok(SweepRow {
                 partitioner: cells[0].to_string(),
                 max_rate,
