@@ -5,13 +5,17 @@
 # partitioner: median of_capacity and its spread over the repeats, median max_rate, p99 and λ) and one
 # chart, <out>/matrix.png (a panel per scenario), both from `sas-agent plot-matrix`.
 #
-# Usage: bin/scenario-matrix.sh [--scenarios a,b] [--partitioners a,b] [--repeats N] [--out DIR]
+# Usage: bin/scenario-matrix.sh [--scenarios a,b] [--partitioners a,b] [--repeats N] [--jobs N] [--out DIR]
 #                               [--policy-steps N | --checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]
 #   --scenarios     default: every file in params/scenarios/, those of DEFAULT_SCENARIOS below first, in
 #                   that order
 #   --partitioners  default: DEFAULT_PARTITIONERS below (the full default matrix, 210 runs, takes about
 #                   3 h on a 2-core machine: docs/results.md "Fast ramp against the default ramp")
 #   --repeats       runs per scenario and partitioner (default 3)
+#   --jobs          runs at a time (default 1). A run's job takes about 0.75 of a core, so two fit on two
+#                   cores: docs/results.md "Two runs at a time" compares the maxima with one at a time.
+#                   Policy training never overlaps a run, and saspartitioner's runs (on one agent) go
+#                   one at a time.
 #   --out           default results/matrix-<timestamp>. A rerun with the same --out resumes: every
 #                   (scenario, partitioner, repeat) already in its matrix.csv is skipped
 #   --policy-steps  saspartitioner's policy per scenario: SAC-N in the simulator of the scenario's world
@@ -19,7 +23,7 @@
 #                   reused when the matrix resumes; the agent serves it deterministically
 #   --checkpoint    serve this one policy in every scenario instead of training
 #   ramp settings   go to every run (docs/modes.md) after `--preset fast`, the fast test (RampSettings.FAST:
-#                   a probe at 1.3 C, 3-second stages, bisection to 3 %), each replacing the preset's
+#                   a probe at 1.3 C, 2-second stages, bisection to 3 %), each replacing the preset's
 # Each run is in <out>/<scenario>/<partitioner>/<repeat>/ (throughput.json, log.txt). A failed run is
 # listed at the end (exit status 2) and does not stop the others. A scenario whose workload.path file is
 # missing runs bin/fetch-key-streams.sh once; if the file is still missing, the scenario is skipped and
@@ -38,10 +42,11 @@ DEFAULT_SCENARIOS=(equal heterogeneous slowing-worker key-cost alpha-shift drift
 SCENARIO_DIR="$ROOT/params/scenarios"
 HEADER=scenario,partitioner,repeat,max_rate,of_capacity,p50_ms,p99_ms,imbalance,hot_fragmentation,peak_partial_states
 
-usage="usage: bin/scenario-matrix.sh [--scenarios a,b] [--partitioners a,b] [--repeats N] [--out DIR] [--policy-steps N | --checkpoint CKPT_DIR] [--<ramp setting> VALUE ...] (--help)"
+usage="usage: bin/scenario-matrix.sh [--scenarios a,b] [--partitioners a,b] [--repeats N] [--jobs N] [--out DIR] [--policy-steps N | --checkpoint CKPT_DIR] [--<ramp setting> VALUE ...] (--help)"
 scenarios=
 partitioners=$DEFAULT_PARTITIONERS
 repeats=3
+jobs=1
 out=
 policy_steps=
 checkpoint=
@@ -52,13 +57,14 @@ set_ramp() {
   [ -n "${ramp[$1]+set}" ] || ramp_order+=("$1")
   ramp[$1]=$2
 }
-set_ramp --preset fast   # the fast throughput test (RampSettings.FAST), about 30-45 s a run
+set_ramp --preset fast   # the fast throughput test (RampSettings.FAST), about 25-35 s a run
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     --scenarios) [ -n "${2:-}" ] || die "--scenarios needs a list"; scenarios=$2; shift 2 ;;
     --partitioners) [ -n "${2:-}" ] || die "--partitioners needs a list"; partitioners=$2; shift 2 ;;
     --repeats) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--repeats needs a positive integer, got '${2:-}'"; repeats=$2; shift 2 ;;
+    --jobs) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--jobs needs a positive integer, got '${2:-}'"; jobs=$2; shift 2 ;;
     --out) [ -n "${2:-}" ] || die "--out needs a folder"; out=$(realpath -m "$2"); shift 2 ;;
     --policy-steps) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--policy-steps needs a positive integer, got '${2:-}'"; policy_steps=$2; shift 2 ;;
     --checkpoint) [ -n "${2:-}" ] || die "--checkpoint needs a directory"; checkpoint=$(realpath -m "$2"); shift 2 ;;
@@ -174,8 +180,59 @@ run_one() {
     return $status
   fi
   "$ROOT/bin/throughput-test.sh" "$params" --partitioner "$name" --artifacts "$out/artifacts" --out "$dir" \
-    "${ramp_args[@]}" "$@" 2>&1 | tee "$dir/log.txt" | grep --line-buffered -E '^throughput:|^error|Exception'
+    "${ramp_args[@]}" "$@" 2>&1 | tee "$dir/log.txt" | grep --line-buffered -E '^throughput:|^error|Exception' \
+    | if [ "$jobs" -gt 1 ]; then sed -u "s|^|[${dir#"$out/"}] |"; else cat; fi
   return "${PIPESTATUS[0]}"
+}
+
+# Runs run_one for scenario $1, partitioner $2, repeat $3 (params $4, the rest: its extra arguments) and
+# appends its row to the CSV, or its name to the failed list; in the background when --jobs is above 1,
+# once fewer than --jobs runs are under way. One line appended at a time: rows of parallel runs never mix.
+launch() {
+  local s=$1 p=$2 r=$3 params=$4
+  shift 4
+  if [ "$jobs" -gt 1 ]; then
+    prune_runs
+    while [ ${#run_pids[@]} -ge "$jobs" ]; do
+      wait -n "${run_pids[@]}" 2>/dev/null || true
+      prune_runs
+    done
+    measure_one "$s" "$p" "$r" "$params" "$@" &
+    run_pids+=($!)
+  else
+    measure_one "$s" "$p" "$r" "$params" "$@"
+  fi
+}
+
+# Runs launched in the background (not the agent, which start_agent also starts in the background).
+run_pids=()
+prune_runs() {
+  local pid live=()
+  for pid in "${run_pids[@]}"; do
+    ! kill -0 "$pid" 2>/dev/null || live+=("$pid")
+  done
+  run_pids=("${live[@]}")
+}
+
+# Waits for every run launched in the background.
+wait_runs() {
+  local pid
+  for pid in "${run_pids[@]}"; do wait "$pid" || true; done
+  run_pids=()
+}
+
+measure_one() {
+  local s=$1 p=$2 r=$3 params=$4 row dir="$out/$1/$2/$3"
+  shift 4
+  mkdir -p "$dir"
+  rm -f "$dir/throughput.json"   # left by an interrupted earlier attempt, never counted
+  if run_one "$params" "$p" "$dir" "$@" && [ -f "$dir/throughput.json" ] \
+      && row=$(csv_row "$dir/throughput.json" "$s" "$p" "$r"); then
+    echo "$row" >> "$csv"
+  else
+    echo "error: $s · $p · repeat $r failed (see $dir/log.txt)"
+    echo "$s/$p/$r" >> "$failed_list"
+  fi
 }
 
 # -- What to run --------------------------------------------------------------------------------------------
@@ -244,6 +301,8 @@ echo "== $pending runs to do; skipped $skipped_rows already in $csv"
 
 # -- Runs ---------------------------------------------------------------------------------------------------
 failed=()
+failed_list="$out/.failed-runs"   # the runs of this invocation that failed (background runs write it too)
+: > "$failed_list"
 start=$SECONDS
 if [ "$pending" -gt 0 ] && [ "$dry_run" != 1 ]; then
   # Built and copied once: every run uses the same router, whatever changes in the tree meanwhile.
@@ -272,6 +331,7 @@ for s in "${scenario_names[@]}"; do
         if [ -f "$policy/config.json" ] && [ -s "$policy.json" ]; then
           echo "== saspartitioner's policy for $s: $policy (trained before)"
         else
+          wait_runs   # training takes both cores: never beside a run
           echo "== saspartitioner's policy for $s: SAC-N in the simulator, $policy_steps steps -> $policy"
           mkdir -p "$out/$s"
           # In a subshell: a failed training (lib.sh's die) fails this scenario's saspartitioner runs only.
@@ -284,6 +344,7 @@ for s in "${scenario_names[@]}"; do
         continue
       fi
       mkdir -p "$out/$s/saspartitioner"
+      wait_runs   # one run at a time on the agent: parallel runs would share its session and step log
       printf 'checkpoint: %s\nstep_log: %s\n' "$policy" "$out/$s/saspartitioner/steps.csv" > "$out/$s/agent.yaml"
       start_agent "$out/$s/agent.yaml" "$out/$s/agent.log"
       echo "agent: $AGENT_URI serving $policy (log $out/$s/agent.log)"
@@ -291,21 +352,19 @@ for s in "${scenario_names[@]}"; do
     fi
     for r in "${todo[@]}"; do
       done_runs=$((done_runs + 1))
-      dir="$out/$s/$p/$r"
       echo "== $s · $p · repeat $r/$repeats (run $done_runs/$pending, $((SECONDS - start)) s so far)"
-      mkdir -p "$dir"
-      rm -f "$dir/throughput.json"   # left by an interrupted earlier attempt, never counted
-      if run_one "$params" "$p" "$dir" "${agent_args[@]}" && [ -f "$dir/throughput.json" ] \
-          && row=$(csv_row "$dir/throughput.json" "$s" "$p" "$r"); then
-        echo "$row" >> "$csv"
+      if [ ${#agent_args[@]} -gt 0 ]; then
+        measure_one "$s" "$p" "$r" "$params" "${agent_args[@]}"
       else
-        echo "error: $s · $p · repeat $r failed (see $dir/log.txt)"
-        failed+=("$s/$p/$r")
+        launch "$s" "$p" "$r" "$params"
       fi
     done
     [ ${#agent_args[@]} -eq 0 ] || stop_agent
   done
 done
+wait_runs
+while read -r run; do failed+=("$run"); done < "$failed_list"
+rm -f "$failed_list"
 
 # -- Report -------------------------------------------------------------------------------------------------
 echo

@@ -12,9 +12,15 @@ fn repo_root() -> PathBuf {
 }
 
 fn matrix(out: &Path, partitioners: &str) -> Output {
+    matrix_with(out, partitioners, &[])
+}
+
+fn matrix_with(out: &Path, partitioners: &str, extra: &[&str]) -> Output {
     Command::new("bash")
         .arg(repo_root().join("bin/scenario-matrix.sh"))
-        .args(["--scenarios", "equal,two-routers", "--partitioners", partitioners, "--repeats", "2", "--out"])
+        .args(["--scenarios", "equal,two-routers", "--partitioners", partitioners, "--repeats", "2"])
+        .args(extra)
+        .arg("--out")
         .arg(out)
         .env("SAS_MATRIX_DRY_RUN", "1")
         .output()
@@ -53,6 +59,46 @@ fn a_failed_run_is_listed_and_a_rerun_resumes() {
     assert!(again.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&again.stderr));
     assert!(stdout.contains("0 runs to do; skipped 4"), "{stdout}");
     assert_eq!(std::fs::read_to_string(out.join("matrix.csv")).unwrap(), csv, "a resumed matrix adds nothing");
+}
+
+#[test]
+fn runs_two_at_a_time_write_every_row_once_and_list_every_failure() {
+    if !Path::new(env!("CARGO_BIN_EXE_sas-agent")).starts_with(repo_root().join("target/release")) {
+        eprintln!("skipped: the script uses target/release/sas-agent; run the tests with --release");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+
+    let run = matrix_with(&out, "hash,fail,w-choices", &["--jobs", "2"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stdout}
+{stderr}");
+    assert!(stderr.contains("4 runs failed"), "{stderr}");
+    for repeat in ["1", "2"] {
+        assert!(stderr.contains(&format!("equal/fail/{repeat}")), "{stderr}");
+    }
+    let csv = std::fs::read_to_string(out.join("matrix.csv")).unwrap();
+    let mut keys: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|row| row.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect();
+    keys.sort();
+    let mut expected = Vec::new();
+    for scenario in ["equal", "two-routers"] {
+        for partitioner in ["hash", "w-choices"] {
+            for repeat in ["1", "2"] {
+                expected.push(format!("{scenario},{partitioner},{repeat}"));
+            }
+        }
+    }
+    expected.sort();
+    assert_eq!(keys, expected, "{csv}");
+    for row in csv.lines().skip(1) {
+        assert_eq!(row.split(',').count(), 10, "a row of two runs mixed: {row}");
+    }
 }
 
 #[test]

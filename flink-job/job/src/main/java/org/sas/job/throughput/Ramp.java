@@ -17,7 +17,9 @@ import java.util.List;
  *       there. Then, while no stage is sustained, each next target is the last one times the share of
  *       its records the workers processed (at most 1/{@code fineFactor}: work that falls due later, as
  *       merges at a window's end, makes the probe read high); while none failed above the best sustained
- *       one, × {@code fineFactor}. Once a sustained and a failed target bracket the maximum, bisection
+ *       one, × {@code fineFactor}. A stage that failed before any was sustained bounds the bracket
+ *       softly: if the bracket closes on it, it runs once more (it may have failed for the probe's
+ *       aftermath). Once a sustained and a failed target bracket the maximum, bisection
  *       narrows them to within {@code fineFactor} (at most {@code bisectSteps} stages), each stage at
  *       most {@code fineFactor}² above the best sustained one (then ⁴, ⁸ ... after the second step up):
  *       the maximum is usually a few percent above the probe's achieved rate, not near the probe.</li>
@@ -64,6 +66,16 @@ public final class Ramp {
     /** The sustained stage with the highest target, and the lowest failed stage above it. */
     private StageResult lo;
     private StageResult hi;
+    /**
+     * After a probe: the lowest stage that failed before any was sustained. It may have failed for the
+     * probe's aftermath rather than its rate, so it bounds the bisection only softly: when the bracket
+     * closes on it, it runs once more ({@link #softHi}).
+     */
+    private StageResult softHi;
+    /** Whether {@link #hi} is {@link #softHi}, not yet confirmed by a second failure. */
+    private boolean hiIsSoft;
+    /** Whether the stage under way runs {@link #softHi}'s target again. */
+    private boolean retesting;
     /** Consecutive unsustained ramp stages. */
     private int streak;
     private int bisected;
@@ -146,10 +158,21 @@ public final class Ramp {
                 if (r.sustained()) {
                     lo = r;
                     climbed++;
+                    if (retesting) {
+                        // The soft bound failed for the aftermath only: the failed probe bounds the search,
+                        // and the bisection below the soft bound does not count against the one above it.
+                        hi = results.get(0);
+                        hiIsSoft = false;
+                        bisected = 0;
+                    }
                 } else {
                     hi = r;
+                    hiIsSoft = false;
                 }
-                bisected++;
+                if (!retesting) {
+                    bisected++;
+                }
+                retesting = false;
                 bisectOrMeasure();
             }
             case LATENCY -> done = true;
@@ -183,16 +206,25 @@ public final class Ramp {
 
     /**
      * A ramp stage after a probe: down by the share processed, or up by fineFactor, until bracketed. A
-     * stage that fails before any was sustained does not bound the search: it may fail for the probe's
+     * stage that fails before any was sustained bounds the search softly: it may fail for the probe's
      * aftermath rather than its rate (a partitioner that learns from busy time reads the overload for a
-     * few intervals after the queues drained), so the bracket's failed end stays the probe until a stage
-     * above a sustained one fails.
+     * few intervals after the queues drained). Bisection runs up to it, and if the bracket closes on it
+     * (every stage below it sustained), it runs once more: failed again, it is the bound; sustained, the
+     * probe is, and the search goes on above it.
      */
     private void afterProbedRamp(StageResult r) {
         if (r.sustained()) {
             lo = r;
+            if (softHi != null && softHi.targetRate() > lo.targetRate()
+                    && (hi == null || softHi.targetRate() < hi.targetRate())) {
+                hi = softHi;
+                hiIsSoft = true;
+            }
         } else if (lo != null && (hi == null || r.targetRate() < hi.targetRate())) {
             hi = r;
+            hiIsSoft = false;
+        } else if (lo == null && (softHi == null || r.targetRate() < softHi.targetRate())) {
+            softHi = r;
         }
         if (lo != null && hi != null && hi.targetRate() > lo.targetRate()) {
             bisectOrMeasure();
@@ -210,7 +242,12 @@ public final class Ramp {
     private void bisectOrMeasure() {
         // A relative margin: lo × fineFactor, bisected back, may come out a rounding error above it.
         boolean narrow = probed && hi.targetRate() <= lo.targetRate() * settings.fineFactor() * (1 + 1e-9);
-        if (!narrow && bisected < settings.bisectSteps()) {
+        if (narrow && hiIsSoft) {
+            // Closed on a failure from the probe's aftermath: run it again before believing it.
+            phase = Phase.BISECT;
+            nextTarget = hi.targetRate();
+            retesting = true;
+        } else if (!narrow && bisected < settings.bisectSteps()) {
             phase = Phase.BISECT;
             nextTarget = Math.sqrt(lo.targetRate() * hi.targetRate());
             if (probed && lo.targetRate() >= probeAchieved * (1 - 1e-9)) {
@@ -269,7 +306,8 @@ public final class Ramp {
         double first = probe ? sustainable : s.startFraction() * capacity;
         double down = first * f / (f - 1) * stageSeconds;
         double probing = probe ? s.probeFraction() * capacity * stageSeconds : 0;
-        double bisect = s.bisectSteps() * top * stageSeconds;
+        // After a probe, a soft bound's bisection may come before the full one (afterProbedRamp).
+        double bisect = (probe ? 2 : 1) * s.bisectSteps() * top * stageSeconds;
         double rate = s.latencyFraction() * top;
         double warmup = rate * s.warmupMs() / 1000.0;
         double latency = Math.min(warmup + rate * 4 * s.latencyMs() / 1000.0,
