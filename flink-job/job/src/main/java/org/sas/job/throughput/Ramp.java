@@ -250,6 +250,15 @@ public final class Ramp {
         } else if (!narrow && bisected < settings.bisectSteps()) {
             phase = Phase.BISECT;
             nextTarget = Math.sqrt(lo.targetRate() * hi.targetRate());
+            // A stage that failed by a small margin says where the maximum is: its workers processed
+            // `delivered` of what they were sent, so about target × delivered is what they keep up with
+            // (a falsi step). Taken when it is above the geometric mean: after a far overshoot of a climb
+            // it closes the bracket in one stage where bisection takes three or four.
+            double processed = hi.phase() == Phase.PROBE || Double.isNaN(hi.delivered()) ? 0
+                    : hi.targetRate() * hi.delivered();
+            if (processed > nextTarget && processed < hi.targetRate() / settings.fineFactor()) {
+                nextTarget = processed;
+            }
             if (probed && lo.targetRate() >= probeAchieved * (1 - 1e-9)) {
                 // The rate the probe achieved was sustained: the maximum is usually a few percent above
                 // it, and the failed bound is the probe, far above. So the bracket closes from below,

@@ -57,12 +57,12 @@ public record RampSettings(
     /**
      * The fast test of the scenario matrix ({@code --preset fast}, about 20-35 s per partitioner): a probe
      * at 1.3 × the capacity, 2-second stages (1.5 s measured) from the rate the probe achieved, steps up
-     * from there until one fails and bisection to 3 % (usually 2-5 stages in all; at most 9, for a maximum
+     * from there until one fails and bisection to 3 % (usually 2-5 stages in all; at most 12, for a maximum
      * far above what the probe achieved), then a 3-second latency stage over at least one whole metric
      * window.
      */
     public static final RampSettings FAST =
-            new RampSettings(0.25, 1.25, 2000, 500, 0.05, 0.1, 1, 9, 1500, 0.8, 3000, 1, 0.01, 1.3, 1.03);
+            new RampSettings(0.25, 1.25, 2000, 500, 0.05, 0.1, 1, 12, 1500, 0.8, 3000, 1, 0.01, 1.3, 1.03);
 
     /** The settings of a {@code --preset}: {@code default} or {@code fast}. */
     public static RampSettings preset(String name) {

@@ -245,9 +245,9 @@ class RampTest {
         List<StageResult> stages = run(ramp, job);
 
         // ×1.03² twice, then ×1.03⁴, ×1.03⁸, ×1.03¹⁶: 2.6 × in five steps, not in 17 of 1.03²; then
-        // bisection, within the nine steps.
+        // bisection, within the twelve steps.
         assertTrue(ramp.maxRate() >= max / 1.03 / 1.03 * 0.99 - 1e-6, "found " + ramp.maxRate());
-        assertTrue(stages.size() <= 12, stages.toString());
+        assertTrue(stages.size() <= 14, stages.toString());
     }
 
     @Test
@@ -325,6 +325,32 @@ class RampTest {
         assertEquals(2, stages.stream().filter(st -> Math.abs(st.targetRate() - 8720) < 1e-6).count(),
                 stages.toString());
         assertTrue(stages.size() <= 9, stages.toString());
+    }
+
+    @Test
+    void aStageThatFailsByALittleAfterAClimbIsFollowedByWhatItsWorkersProcessed() {
+        // As busy-feedback: the probe collapses to a fifth of the maximum (7700), the climb overshoots it,
+        // and a failed stage's workers process 7700 / target of what they are sent.
+        double max = 7700;
+        Function<Double, Measured> job = target -> target > 1.2 * C
+                ? new Measured(1700, 0.99, 1.0)
+                : target <= max ? new Measured(target * 0.99, 0.0, 1.0) : new Measured(target, 0.0, max / target);
+        Ramp ramp = new Ramp(RampSettings.FAST, C);
+        List<StageResult> stages = run(ramp, job);
+
+        // The climb from 1700 overshoots to ~8300; the next stage is at what its workers processed.
+        int overshoot = 0;
+        while (stages.get(overshoot).sustained() || stages.get(overshoot).phase() == Phase.PROBE) {
+            overshoot++;
+        }
+        StageResult failed = stages.get(overshoot);
+        assertEquals(failed.targetRate() * failed.delivered(), stages.get(overshoot + 1).targetRate(), 1e-6,
+                stages.toString());
+        // Found to 3 %, within the twelve bisection steps (a stage is sustained while its workers process
+        // 95 % of it: up to max / 0.95).
+        assertTrue(ramp.maxRate() >= max / 1.03 * 0.99 - 1e-6 && ramp.maxRate() <= max / 0.95,
+                "found " + ramp.maxRate());
+        assertEquals(Phase.LATENCY, stages.get(stages.size() - 1).phase());
     }
 
     @Test

@@ -53,6 +53,12 @@ class ThroughputSmokeTest {
             "  units_per_second: 500",
             "");
 
+    /** A ramp of a few 1.5-second stages from C/2 by 1.6: over in about 10 s. */
+    private static final RampSettings SHORT_RAMP = RampSettings.DEFAULTS.with(Map.of(
+            "start-fraction", "0.5", "factor", "1.6", "stage-ms", "1500", "warmup-ms", "500",
+            "stop-after", "1", "bisect-steps", "0", "latency-ms", "1500", "min-windows", "1",
+            "cooldown-ms", "200"));
+
     private static Path repoRoot() {
         return Path.of(System.getProperty("sas.repo.root", "../..")).toAbsolutePath().normalize();
     }
@@ -60,10 +66,7 @@ class ThroughputSmokeTest {
     @Test
     void rampFindsAMaximumWithinTheEmulatedCapacityAndWritesTheResults(@TempDir Path dir) throws Exception {
         // 1000/s and 1600/s are within C; 2560/s is not, and one failure ends this short ramp.
-        RampSettings settings = RampSettings.DEFAULTS.with(Map.of(
-                "start-fraction", "0.5", "factor", "1.6", "stage-ms", "1500", "warmup-ms", "500",
-                "stop-after", "1", "bisect-steps", "0", "latency-ms", "1500", "min-windows", "1",
-                "cooldown-ms", "200"));
+        RampSettings settings = SHORT_RAMP;
         JobParams params = ThroughputTest.prepare(YAML, List.of(), repoRoot(), settings);
         assertTrue(params.records > 10_000, "records = the ramp's budget, not the placeholder");
 
@@ -99,10 +102,7 @@ class ThroughputSmokeTest {
 
     @Test
     void twoRoutersArePacedTogetherByOneController() throws Exception {
-        RampSettings settings = RampSettings.DEFAULTS.with(Map.of(
-                "start-fraction", "0.5", "factor", "1.6", "stage-ms", "1500", "warmup-ms", "500",
-                "stop-after", "1", "bisect-steps", "0", "latency-ms", "1500", "min-windows", "2",
-                "cooldown-ms", "200"));
+        RampSettings settings = SHORT_RAMP;
         JobParams params = ThroughputTest.prepare(YAML + "routers: 2\n", List.of(), repoRoot(), settings);
         assertEquals(2, params.routers);
 
