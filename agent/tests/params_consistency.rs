@@ -225,3 +225,26 @@ fn measured_shares_give_every_tool_the_same_mask() {
     let back: SimConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back.router_config().hot_keys.mask(16).unwrap(), mask);
 }
+
+/// `sas-agent simulate --params` reads a scenario file as the job does: its relative paths against the
+/// parent of the file's folder, wherever the command runs (the matrix trains every scenario's policy so).
+#[test]
+fn simulate_resolves_a_scenario_files_paths_as_the_job_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let scenario = root.join("params/scenarios/text.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sas-agent"))
+        .current_dir(dir.path())
+        .arg("simulate")
+        .arg("--params")
+        .arg(&scenario)
+        .args(["--steps", "2", "--warmup-steps", "2", "--eval-steps", "1", "--json", "--out"])
+        .arg(dir.path().join("policy"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
