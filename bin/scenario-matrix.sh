@@ -9,8 +9,9 @@
 #                               [--policy-steps N | --checkpoint CKPT_DIR] [--<ramp setting> VALUE ...]
 #   --scenarios     default: every file in params/scenarios/, those of DEFAULT_SCENARIOS below first, in
 #                   that order
-#   --partitioners  default: DEFAULT_PARTITIONERS below (the full default matrix, 210 runs, takes about
-#                   3 h on a 2-core machine: docs/results.md "Fast ramp against the default ramp")
+#   --partitioners  default: DEFAULT_PARTITIONERS below (the full default matrix, 210 runs, took about
+#                   70 min with --jobs 2 on a 2-core machine: docs/results.md "Scenario matrix: the full
+#                   default run")
 #   --repeats       runs per scenario and partitioner (default 3)
 #   --jobs          runs at a time (default 1). A run's job takes about 0.75 of a core, so two fit on two
 #                   cores: docs/results.md "Two runs at a time" compares the maxima with one at a time.
