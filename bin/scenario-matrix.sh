@@ -301,8 +301,7 @@ echo "== ramp of every run: ${ramp_args[*]}"
 echo "== $pending runs to do; skipped $skipped_rows already in $csv"
 
 # -- Runs ---------------------------------------------------------------------------------------------------
-failed=()
-failed_list="$out/.failed-runs"   # the runs of this invocation that failed (background runs write it too)
+failed_list="$out/.failed-runs"   # the runs of this invocation that failed, one a line (background runs too)
 : > "$failed_list"
 start=$SECONDS
 if [ "$pending" -gt 0 ] && [ "$dry_run" != 1 ]; then
@@ -341,7 +340,7 @@ for s in "${scenario_names[@]}"; do
       fi
       if [ ! -f "$policy/config.json" ] || { [ -z "$checkpoint" ] && [ ! -s "$policy.json" ]; }; then
         echo "error: no policy for saspartitioner in $s (see $policy.json)"
-        for r in "${todo[@]}"; do failed+=("$s/$p/$r (no policy)"); done
+        for r in "${todo[@]}"; do echo "$s/$p/$r (no policy)" >> "$failed_list"; done
         continue
       fi
       mkdir -p "$out/$s/saspartitioner"
@@ -364,6 +363,7 @@ for s in "${scenario_names[@]}"; do
   done
 done
 wait_runs
+failed=()
 while read -r run; do failed+=("$run"); done < "$failed_list"
 rm -f "$failed_list"
 

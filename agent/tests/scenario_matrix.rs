@@ -11,6 +11,15 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// A scratch folder, or `None` (the test skipped) when this is not the release build the script runs.
+fn release_tempdir() -> Option<tempfile::TempDir> {
+    if !Path::new(env!("CARGO_BIN_EXE_sas-agent")).starts_with(repo_root().join("target/release")) {
+        eprintln!("skipped: the script uses target/release/sas-agent; run the tests with --release");
+        return None;
+    }
+    Some(tempfile::tempdir().unwrap())
+}
+
 fn matrix(out: &Path, partitioners: &str) -> Output {
     matrix_with(out, partitioners, &[])
 }
@@ -29,11 +38,9 @@ fn matrix_with(out: &Path, partitioners: &str, extra: &[&str]) -> Output {
 
 #[test]
 fn a_failed_run_is_listed_and_a_rerun_resumes() {
-    if !Path::new(env!("CARGO_BIN_EXE_sas-agent")).starts_with(repo_root().join("target/release")) {
-        eprintln!("skipped: the script uses target/release/sas-agent; run the tests with --release");
+    let Some(dir) = release_tempdir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     let out = dir.path().join("m");
 
     let first = matrix(&out, "hash,fail");
@@ -63,11 +70,9 @@ fn a_failed_run_is_listed_and_a_rerun_resumes() {
 
 #[test]
 fn runs_two_at_a_time_write_every_row_once_and_list_every_failure() {
-    if !Path::new(env!("CARGO_BIN_EXE_sas-agent")).starts_with(repo_root().join("target/release")) {
-        eprintln!("skipped: the script uses target/release/sas-agent; run the tests with --release");
+    let Some(dir) = release_tempdir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     let out = dir.path().join("m");
 
     let run = matrix_with(&out, "hash,fail,w-choices", &["--jobs", "2"]);

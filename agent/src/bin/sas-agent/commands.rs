@@ -262,8 +262,7 @@ pub(crate) fn collect_sim(args: CollectSimArgs) -> anyhow::Result<()> {
 /// The simulated world of `args` over `steps` steps: a job's params file, or the flags (with `seed`).
 fn world(args: &WorldArgs, seed: u64, steps: u64) -> anyhow::Result<SimConfig> {
     if let Some(path) = &args.params {
-        // As the job reads it: relative paths against the parent of the file's folder.
-        let params = Params::load_with(path, &[] as &[&str])?;
+        let params = Params::load(path)?;
         return SimConfig::from_params(&params, steps).with_context(|| format!("{}", path.display()));
     }
     let defaults = SimConfig::default();
@@ -481,7 +480,7 @@ pub(crate) fn emit<T: Serialize>(
 
 pub(crate) fn shift_report(args: ShiftReportArgs) -> anyhow::Result<()> {
     use sas_agent::shift_report;
-    let params = sas_router::params::Params::load_with(&args.params, &[] as &[&str])?;
+    let params = sas_router::params::Params::load(&args.params)?;
     let steps = shift_report::read_steps(&args.steps)?;
     let report = shift_report::report(&steps, &params, args.threshold, args.settle_steps)
         .with_context(|| format!("{}", args.params.display()))?;

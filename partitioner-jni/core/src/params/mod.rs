@@ -251,13 +251,10 @@ pub enum ParamsError {
 }
 
 impl Params {
-    /// Loads and validates the params file at `path`.
+    /// Loads the params file at `path` as the job reads it: [`load_with`](Self::load_with) without
+    /// overrides (relative paths against the parent of the file's folder), validated.
     pub fn load(path: &Path) -> Result<Self, ParamsError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ParamsError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::load_with(path, &[] as &[&str])
     }
 
     /// Parses and validates params from YAML text; `origin` names it in errors.

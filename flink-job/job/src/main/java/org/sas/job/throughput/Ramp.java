@@ -72,8 +72,6 @@ public final class Ramp {
      * closes on it, it runs once more ({@link #softHi}).
      */
     private StageResult softHi;
-    /** Whether {@link #hi} is {@link #softHi}, not yet confirmed by a second failure. */
-    private boolean hiIsSoft;
     /** Whether the stage under way runs {@link #softHi}'s target again. */
     private boolean retesting;
     /** Consecutive unsustained ramp stages. */
@@ -162,12 +160,10 @@ public final class Ramp {
                         // The soft bound failed for the aftermath only: the failed probe bounds the search,
                         // and the bisection below the soft bound does not count against the one above it.
                         hi = results.get(0);
-                        hiIsSoft = false;
                         bisected = 0;
                     }
                 } else {
                     hi = r;
-                    hiIsSoft = false;
                 }
                 if (!retesting) {
                     bisected++;
@@ -218,11 +214,9 @@ public final class Ramp {
             if (softHi != null && softHi.targetRate() > lo.targetRate()
                     && (hi == null || softHi.targetRate() < hi.targetRate())) {
                 hi = softHi;
-                hiIsSoft = true;
             }
         } else if (lo != null && (hi == null || r.targetRate() < hi.targetRate())) {
             hi = r;
-            hiIsSoft = false;
         } else if (lo == null && (softHi == null || r.targetRate() < softHi.targetRate())) {
             softHi = r;
         }
@@ -242,8 +236,9 @@ public final class Ramp {
     private void bisectOrMeasure() {
         // A relative margin: lo × fineFactor, bisected back, may come out a rounding error above it.
         boolean narrow = probed && hi.targetRate() <= lo.targetRate() * settings.fineFactor() * (1 + 1e-9);
-        if (narrow && hiIsSoft) {
-            // Closed on a failure from the probe's aftermath: run it again before believing it.
+        if (narrow && hi == softHi) {
+            // Closed on a failure from the probe's aftermath (the soft bound, not yet run twice): run it
+            // again before believing it.
             phase = Phase.BISECT;
             nextTarget = hi.targetRate();
             retesting = true;
